@@ -1,0 +1,336 @@
+"""Command line: serve, once, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter.client import SUCCESSFUL_OUTCOMES
+from exporter.collectors.registry import COLLECTORS
+from exporter.config import (
+    DEFAULT_LISTEN,
+    AuthConfig,
+    ConfigError,
+    ExporterConfig,
+    TargetConfig,
+    load_config,
+    parse_listen,
+)
+from exporter.scheduler import Engine
+from exporter.server import build_app
+from exporter.simulator import scenarios
+from exporter.simulator.core import (
+    DEFAULT_PASSWORD,
+    DEFAULT_READER_TOKEN,
+    DEFAULT_TOKEN,
+    DEFAULT_USER,
+    Credentials,
+    SimState,
+)
+
+log = logging.getLogger("exporter")
+
+EXIT_CONFIG = 2
+
+_ENV_HELP = """\
+environment (flags take precedence):
+  JFROG_URL                 platform base URL, e.g. https://acme.jfrog.io
+  JFROG_ACCESS_TOKEN        access token (bearer), or JFROG_ACCESS_TOKEN_FILE
+  JFROG_USERNAME            with JFROG_PASSWORD or JFROG_PASSWORD_FILE (basic auth)
+  JFROG_EXPORTER_CONFIG     YAML file with several targets (same as --config)
+  JFROG_EXPORTER_LISTEN     HOST:PORT to serve on (same as --listen)
+  JFROG_EXPORTER_LOG_LEVEL  debug, info, warning or error
+"""
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Request lines from the HTTP libraries would print every call at debug level.
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _add_target_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML file with one or more targets")
+    parser.add_argument("--url", help="platform base URL of a single target (overrides JFROG_URL)")
+    parser.add_argument("--collector", action="append", metavar="NAME", choices=list(COLLECTORS),
+                        help="run exactly these collectors, optional ones included (repeatable); "
+                        f"one of: {', '.join(COLLECTORS)}")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jfrog-exporter",
+        description="Prometheus exporter for the JFrog Platform: collects in the background, "
+        "serves the last complete snapshot instantly, watches several JPDs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_ENV_HELP,
+    )
+    parser.add_argument("--version", action="version", version=f"jfrog-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="collect on schedule and serve /metrics",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_ENV_HELP,
+                           description="Run the scheduled collectors for every target and serve HTTP.")
+    _add_target_flags(serve)
+    serve.add_argument("--listen", metavar="HOST:PORT", help=f"address to serve on (default {DEFAULT_LISTEN})")
+    serve.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                       help="exporter-toolkit web configuration (TLS, basic auth) for the HTTP endpoints")
+
+    once = sub.add_parser("once", help="collect once, print the metrics, exit 0 if every collector succeeded",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_ENV_HELP,
+                          description="Run every enabled collector once and print the exposition text. "
+                          "Exit code 0 when every collector succeeded (an endpoint the edition lacks counts "
+                          "as success), 1 otherwise; 2 for an invalid configuration.")
+    _add_target_flags(once)
+
+    simulate = sub.add_parser(
+        "simulate", help="run a simulated JPD",
+        description="Serve a simulated JFrog Platform Deployment. Without credential flags it accepts "
+        f"the token {DEFAULT_TOKEN!r}, the user {DEFAULT_USER!r} with password {DEFAULT_PASSWORD!r}, and the "
+        f"non-admin token {DEFAULT_READER_TOKEN!r} (403 on admin APIs).",
+    )
+    simulate.add_argument("--scenario", default="healthy", choices=list(scenarios.SCENARIOS),
+                          help="data and behaviour to simulate (default healthy)")
+    simulate.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT",
+                          help="address to serve on (default 127.0.0.1:8081)")
+    simulate.add_argument("--token", help=f"the access token to require (default {DEFAULT_TOKEN!r})")
+    simulate.add_argument("--user", help=f"the user for basic auth (default {DEFAULT_USER!r})")
+    simulate.add_argument("--password", help=f"the password for basic auth (default {DEFAULT_PASSWORD!r})")
+    simulate.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    simulate.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+
+    sub.add_parser("reference", help="print the metrics reference (Markdown) generated from the collectors",
+                   description="Run every collector against every simulator scenario and print the "
+                   "families they produce: the source of docs/metrics.md.")
+
+    demo = sub.add_parser("demo", help="a simulated JPD pair and the exporter watching them, in one process",
+                          description="Start two simulated JPDs (healthy and degraded) and the exporter "
+                          "watching both, then print the URLs to open.")
+    demo.add_argument("--listen", default="127.0.0.1:9743", metavar="HOST:PORT",
+                      help="exporter address (default 127.0.0.1:9743)")
+    demo.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        if args.command in ("serve", "once"):
+            return _run_exporter_command(args)
+        if args.command == "reference":
+            from exporter.reference import generate
+
+            setup_logging("error")
+            sys.stdout.write(generate())
+            return 0
+        if args.command == "simulate":
+            setup_logging(args.log_level)
+            return asyncio.run(_simulate(args))
+        setup_logging(args.log_level)
+        return asyncio.run(_demo(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_exporter_command(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {"config": args.config, "url": args.url, "log_level": args.log_level}
+    if args.command == "serve":
+        overrides["listen"] = args.listen
+        overrides["web_config_file"] = args.web_config_file
+    # Logging first, so config warnings (URL normalised) are visible; the level may come from env.
+    setup_logging(args.log_level or "info", args.log_format)
+    try:
+        config = load_config(overrides)
+    except ConfigError as exc:
+        print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log_level, args.log_format)
+    if config.web_config_file:
+        from exporter.webconfig import load_web_config
+
+        try:
+            load_web_config(config.web_config_file)
+        except ConfigError as exc:
+            print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    try:
+        if args.command == "once":
+            return asyncio.run(_once(config, args.collector))
+        return asyncio.run(_serve(config, args.collector))
+    except ConfigError as exc:
+        print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+async def _once(config: ExporterConfig, only: list[str] | None) -> int:
+    engine = Engine(config.targets, only)
+    try:
+        await engine.run_all_once()
+    finally:
+        await engine.shutdown()
+    payload = engine.store.payload
+    assert payload is not None
+    sys.stdout.write(payload.text.decode())
+    sys.stdout.flush()
+    failed = [(key, run) for key, run in engine.store.runs().items() if run.outcome not in SUCCESSFUL_OUTCOMES]
+    for (target, collector), run in failed:
+        print(f"jfrog-exporter: target={target} collector={collector}: {run.outcome}: {run.reason}",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def start_exporter(config: ExporterConfig, only: list[str] | None = None) -> tuple[Engine, web.AppRunner]:
+    """Start collecting and serving; the caller stops both with :func:`stop_exporter`."""
+    engine = Engine(config.targets, only)
+    await engine.render_now()
+    host, port = parse_listen(config.listen)
+    ssl_context = None
+    middlewares = []
+    if config.web_config_file:
+        from exporter.webconfig import load_web_config
+
+        web_config = load_web_config(config.web_config_file)
+        ssl_context = web_config.ssl_context()
+        middlewares.append(web_config.middleware())
+    app = build_app(engine.store, engine.next_run, middlewares)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await engine.shutdown()
+        raise ConfigError(f"--listen: cannot listen on {config.listen}: {exc.strerror or exc}") from None
+    engine.start()
+    scheme = "https" if ssl_context else "http"
+    log.info("serving on %s://%s:%d/ for %d target(s): %s", scheme, host, port, len(engine.targets),
+             ", ".join(engine.targets))
+    return engine, runner
+
+
+async def stop_exporter(engine: Engine, runner: web.AppRunner) -> None:
+    await engine.shutdown()
+    await runner.cleanup()
+
+
+async def _serve(config: ExporterConfig, only: list[str] | None) -> int:
+    engine, runner = await start_exporter(config, only)
+    try:
+        await _wait_for_signal()
+        log.info("shutting down")
+    finally:
+        await stop_exporter(engine, runner)
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from exporter.simulator.app import start
+
+    host, port = parse_listen(args.listen)
+    credentials = Credentials()
+    if args.token or args.user:
+        # Explicit credentials replace every default, so tests can prove a wrong token fails.
+        credentials = Credentials(token=args.token, user=args.user, password=args.password, reader_token=None)
+    state = SimState(scenarios.build(args.scenario), credentials=credentials, latency_ms=args.latency_ms)
+    runner, bound = await start(state, host, port)
+    print(f"simulated JPD ({args.scenario}: {state.scenario.description}) on http://{host}:{bound}", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from exporter.simulator.app import start
+
+    sims = []
+    targets = []
+    for name in ("healthy", "degraded"):
+        state = SimState(scenarios.build(name))
+        runner, port = await start(state, "127.0.0.1", 0)
+        sims.append(runner)
+        url = f"http://127.0.0.1:{port}"
+        target = TargetConfig.model_validate({
+            "name": name,
+            "url": url,
+            "collectors": {"health": {"interval": "15s"}, "storage": {"interval": "1m"}},
+        })
+        target.auth = AuthConfig.from_values(token=DEFAULT_TOKEN)
+        targets.append((target, url))
+    config = ExporterConfig(listen=args.listen, targets=[t for t, _ in targets])
+    try:
+        engine, runner = await start_exporter(config)
+    except ConfigError as exc:
+        for sim in sims:
+            await sim.cleanup()
+        print(f"jfrog-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    host, port = parse_listen(args.listen)
+    lines = [
+        "",
+        "JFrog exporter demo is running (Ctrl-C to stop):",
+        f"  landing page   http://{host}:{port}/",
+        f"  metrics        http://{host}:{port}/metrics",
+        f"  readiness      http://{host}:{port}/-/ready",
+    ]
+    lines += [f"  simulated JPD  {url}  ({t.name}; token {DEFAULT_TOKEN})" for t, url in targets]
+    print("\n".join(lines) + "\n", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await stop_exporter(engine, runner)
+        for sim in sims:
+            await sim.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

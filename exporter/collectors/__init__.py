@@ -1,0 +1,1 @@
+"""One module per area of the JPD; see :mod:`exporter.collectors.registry`."""

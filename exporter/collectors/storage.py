@@ -1,0 +1,178 @@
+"""Collector `storage`: /artifactory/api/storageinfo.
+
+Artifactory renders this summary for humans ("125,726", "3.48 GB",
+"32.22 GB (15.77%)"); newer versions add exact ``...InBytes`` fields, which
+win when present. Cloud omits the filestore sizes: those give no series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from prometheus_client.core import Metric
+
+from exporter.client import JfrogClient
+from exporter.collectors.base import Collector, parse_result
+from exporter.metrics import MetricSet
+from exporter.values import lower_or_empty, parse_count, parse_percent_ratio, parse_size
+
+STORAGEINFO = "/artifactory/api/storageinfo"
+
+
+@dataclass(frozen=True, slots=True)
+class RepoStorage:
+    repo: str
+    repo_type: str
+    package_type: str
+    used_bytes: float | None
+    files: float | None
+    folders: float | None
+    items: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Filestore:
+    storage_type: str
+    storage_dir: str
+    size_bytes: float | None
+    used_bytes: float | None
+    free_bytes: float | None
+
+
+@dataclass(slots=True)
+class StorageInfo:
+    binaries: float | None = None
+    binaries_size_bytes: float | None = None
+    artifacts: float | None = None
+    artifacts_size_bytes: float | None = None
+    items: float | None = None
+    optimization_ratio: float | None = None
+    filestores: list[Filestore] = field(default_factory=list)
+    repos: list[RepoStorage] = field(default_factory=list)
+
+
+def _bytes(summary: dict[str, object], key: str) -> float | None:
+    exact = summary.get(key + "InBytes")
+    return parse_count(exact) if exact is not None else parse_size(summary.get(key))
+
+
+def _strip_userinfo(location: str) -> str:
+    """A filestore location may be a URL; never let credentials reach a label."""
+    parts = urlsplit(location)
+    if parts.scheme and (parts.username or parts.password):
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return location
+
+
+def parse_storage_info(body: object) -> StorageInfo:
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    info = StorageInfo()
+    binaries = body.get("binariesSummary") or {}
+    if isinstance(binaries, dict):
+        info.binaries = parse_count(binaries.get("binariesCount"))
+        info.binaries_size_bytes = _bytes(binaries, "binariesSize")
+        info.artifacts = parse_count(binaries.get("artifactsCount"))
+        info.artifacts_size_bytes = _bytes(binaries, "artifactsSize")
+        info.items = parse_count(binaries.get("itemsCount"))
+        info.optimization_ratio = parse_percent_ratio(binaries.get("optimization"))
+    stores = body.get("fileStoreSummary")
+    for store in stores if isinstance(stores, list) else [stores] if isinstance(stores, dict) else []:
+        if not isinstance(store, dict):
+            continue
+        info.filestores.append(
+            Filestore(
+                storage_type=lower_or_empty(store.get("storageType")),
+                storage_dir=_strip_userinfo(str(store.get("storageDirectory") or "")),
+                size_bytes=_bytes(store, "totalSpace"),
+                used_bytes=_bytes(store, "usedSpace"),
+                free_bytes=_bytes(store, "freeSpace"),
+            )
+        )
+    repos = body.get("repositoriesSummaryList") or []
+    if not isinstance(repos, list):
+        raise ValueError("repositoriesSummaryList: expected a list")
+    for repo in repos:
+        if not isinstance(repo, dict) or not repo.get("repoKey"):
+            continue
+        key = str(repo["repoKey"])
+        # The TOTAL row sums the others; it is not a repository.
+        if key == "TOTAL" and str(repo.get("repoType", "")).upper() == "NA":
+            continue
+        info.repos.append(
+            RepoStorage(
+                repo=key,
+                repo_type=lower_or_empty(repo.get("repoType")),
+                package_type=lower_or_empty(repo.get("packageType")),
+                used_bytes=_bytes(repo, "usedSpace"),
+                files=parse_count(repo.get("filesCount")),
+                folders=parse_count(repo.get("foldersCount")),
+                items=parse_count(repo.get("itemsCount")),
+            )
+        )
+    return info
+
+
+H = {
+    "jfrog_storage_binaries": "Number of binaries in the filestore (deduplicated).",
+    "jfrog_storage_binaries_size_bytes": "Size of the binaries in the filestore.",
+    "jfrog_storage_artifacts": "Number of artifacts (files in repositories).",
+    "jfrog_storage_artifacts_size_bytes": "Size of all artifacts before deduplication.",
+    "jfrog_storage_items": "Number of items (files and folders).",
+    "jfrog_storage_optimization_ratio": "Binaries size over artifacts size, as reported by the JPD (0..1).",
+    "jfrog_storage_filestore_size_bytes": "Total space of the filestore.",
+    "jfrog_storage_filestore_used_bytes": "Used space of the filestore.",
+    "jfrog_storage_filestore_free_bytes": "Free space of the filestore.",
+    "jfrog_storage_repo_used_bytes": "Space used by a repository.",
+    "jfrog_storage_repo_files": "Files in a repository.",
+    "jfrog_storage_repo_folders": "Folders in a repository.",
+    "jfrog_storage_repo_items": "Items (files and folders) in a repository.",
+}
+
+
+def storage_families(info: StorageInfo, metrics: MetricSet, allow_repo: object = None) -> None:
+    """Add the storage families; ``allow_repo`` is the target's repository filter."""
+    for name, documentation in H.items():
+        metrics.declare(name, documentation)
+    metrics.gauge("jfrog_storage_binaries", H["jfrog_storage_binaries"], info.binaries)
+    metrics.gauge("jfrog_storage_binaries_size_bytes", H["jfrog_storage_binaries_size_bytes"],
+                  info.binaries_size_bytes)
+    metrics.gauge("jfrog_storage_artifacts", H["jfrog_storage_artifacts"], info.artifacts)
+    metrics.gauge("jfrog_storage_artifacts_size_bytes", H["jfrog_storage_artifacts_size_bytes"],
+                  info.artifacts_size_bytes)
+    metrics.gauge("jfrog_storage_items", H["jfrog_storage_items"], info.items)
+    metrics.gauge("jfrog_storage_optimization_ratio", H["jfrog_storage_optimization_ratio"],
+                  info.optimization_ratio)
+    for store in info.filestores:
+        labels = {"storage_type": store.storage_type, "storage_dir": store.storage_dir}
+        metrics.gauge("jfrog_storage_filestore_size_bytes", H["jfrog_storage_filestore_size_bytes"],
+                      store.size_bytes, **labels)
+        metrics.gauge("jfrog_storage_filestore_used_bytes", H["jfrog_storage_filestore_used_bytes"],
+                      store.used_bytes, **labels)
+        metrics.gauge("jfrog_storage_filestore_free_bytes", H["jfrog_storage_filestore_free_bytes"],
+                      store.free_bytes, **labels)
+    allows = getattr(allow_repo, "allows", None)
+    for repo in info.repos:
+        if allows is not None and not allows(repo.repo):
+            continue
+        labels = {"repo": repo.repo, "repo_type": repo.repo_type, "package_type": repo.package_type}
+        metrics.gauge("jfrog_storage_repo_used_bytes", H["jfrog_storage_repo_used_bytes"], repo.used_bytes, **labels)
+        metrics.gauge("jfrog_storage_repo_files", H["jfrog_storage_repo_files"], repo.files, **labels)
+        metrics.gauge("jfrog_storage_repo_folders", H["jfrog_storage_repo_folders"], repo.folders, **labels)
+        metrics.gauge("jfrog_storage_repo_items", H["jfrog_storage_repo_items"], repo.items, **labels)
+
+
+class StorageCollector(Collector):
+    name = "storage"
+    default_interval = 300.0
+    description = "binaries, filestore and per-repository storage summary"
+
+    async def collect(self, client: JfrogClient) -> list[Metric]:
+        result = await client.get(STORAGEINFO)
+        info = parse_result(parse_storage_info, result)
+        metrics = MetricSet(self.target.name)
+        storage_families(info, metrics, self.target.repos)
+        return metrics.families()

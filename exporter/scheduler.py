@@ -1,0 +1,209 @@
+"""Running collectors: once, or on their schedules with APScheduler.
+
+One job per target × collector: never two runs of the same job at once,
+coalesced, jittered, first run at start-up. A collector that keeps failing
+backs off to a longer interval so a struggling JPD is not hammered, and
+returns to its interval on the first success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client.core import Metric
+
+from exporter.client import SUCCESSFUL_OUTCOMES, CollectionError, JfrogClient, Outcome
+from exporter.collectors.base import Collector
+from exporter.collectors.registry import COLLECTORS
+from exporter.config import TargetConfig
+from exporter.metrics import MetricSet
+from exporter.snapshot import SnapshotStore, render_groups
+
+log = logging.getLogger(__name__)
+
+#: consecutive failures before the interval starts to grow
+BACKOFF_AFTER = 3
+#: the longest interval a failing collector backs off to, as a multiple of its own
+BACKOFF_MAX_FACTOR = 8
+#: and never more than this many seconds
+BACKOFF_MAX_SECONDS = 3600.0
+
+
+@dataclass
+class TargetRuntime:
+    config: TargetConfig
+    client: JfrogClient
+    collectors: dict[str, Collector] = field(default_factory=dict)
+
+
+def backoff_interval(base: float, consecutive_failures: int) -> float:
+    """The interval after ``consecutive_failures`` failed runs: doubles from BACKOFF_AFTER on, capped."""
+    if consecutive_failures < BACKOFF_AFTER:
+        return base
+    factor = 2 ** (consecutive_failures - BACKOFF_AFTER + 1)
+    return min(base * min(factor, BACKOFF_MAX_FACTOR), max(base, BACKOFF_MAX_SECONDS))
+
+
+class Engine:
+    """All targets, their clients and collectors, and the snapshot store they feed."""
+
+    def __init__(self, targets: list[TargetConfig], only: list[str] | None = None,
+                 store: SnapshotStore | None = None) -> None:
+        unknown = [name for name in only or [] if name not in COLLECTORS]
+        if unknown:
+            raise ValueError(f"unknown collector {unknown[0]!r}; known: {', '.join(COLLECTORS)}")
+        self.store = store or SnapshotStore()
+        self.targets: dict[str, TargetRuntime] = {}
+        for target in targets:
+            runtime = TargetRuntime(target, JfrogClient(target))
+            for name in target.enabled_collectors(only):
+                collector = COLLECTORS[name](target, target.collector_settings(name))
+                runtime.collectors[name] = collector
+                self.store.register(target.name, name, collector.interval)
+            self.targets[target.name] = runtime
+        self.store.add_source(self._request_metrics)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._render_lock = asyncio.Lock()
+        self._render_pending = False
+        self._render_task: asyncio.Task[None] | None = None
+
+    def _request_metrics(self) -> Iterable[Metric]:
+        out: list[Metric] = []
+        for name, runtime in self.targets.items():
+            metrics = MetricSet(name)
+            runtime.client.stats.add_to(metrics)
+            metrics.info("jfrog_exporter_target_info", "A JPD this exporter watches.",
+                         url=runtime.config.url, auth=runtime.config.auth.kind)
+            out.extend(metrics.families())
+        return out
+
+    # -- running -----------------------------------------------------------
+    async def run_collector(self, target: str, name: str) -> Outcome:
+        runtime = self.targets[target]
+        collector = runtime.collectors[name]
+        previous = self.store.run(target, name)
+        prev_outcome, prev_reason = previous.outcome, previous.reason
+        started = time.perf_counter()
+        families: list[Metric] | None = None
+        partial: list[Metric] | None = None
+        reason = ""
+        try:
+            families = list(await collector.collect(runtime.client))
+            outcome = Outcome.SUCCESS
+        except CollectionError as exc:
+            outcome, reason, partial = exc.outcome, exc.reason, exc.partial
+            if outcome is Outcome.UNSUPPORTED:
+                families = []
+        except Exception as exc:  # a collector bug must not stop the others
+            outcome, reason = Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("target=%s collector=%s: unexpected error", target, name)
+        duration = time.perf_counter() - started
+        run = self.store.record(target, name, outcome, reason, duration, families=families, partial=partial)
+        self._log_transition(target, name, prev_outcome, prev_reason, outcome, reason, duration)
+        self._adjust_interval(target, name, collector, run.consecutive_failures)
+        self.request_render()
+        return outcome
+
+    def _log_transition(self, target: str, name: str, prev: Outcome | None, prev_reason: str,
+                        outcome: Outcome, reason: str, duration: float) -> None:
+        """Log what changed once, not every run (no log flood while a JPD stays down)."""
+        if outcome in SUCCESSFUL_OUTCOMES:
+            if prev is not None and prev not in SUCCESSFUL_OUTCOMES:
+                log.info("target=%s collector=%s recovered (%s after: %s)", target, name, outcome, prev_reason)
+            elif outcome is Outcome.UNSUPPORTED and prev is None:
+                log.info("target=%s collector=%s: not available on this JPD (%s)", target, name, reason)
+            else:
+                log.debug("target=%s collector=%s %s in %.2fs", target, name, outcome, duration)
+        elif outcome != prev or reason != prev_reason:
+            log.warning("target=%s collector=%s failed: %s: %s; keeping the last good data",
+                        target, name, outcome, reason)
+        else:
+            log.debug("target=%s collector=%s still failing: %s", target, name, outcome)
+
+    def _adjust_interval(self, target: str, name: str, collector: Collector, failures: int) -> None:
+        run = self.store.run(target, name)
+        wanted = backoff_interval(collector.interval, failures)
+        if wanted == run.interval:
+            return
+        if wanted > run.interval:
+            log.warning("target=%s collector=%s failed %d times in a row: polling every %gs instead of %gs",
+                        target, name, failures, wanted, collector.interval)
+        run.interval = wanted
+        if self._scheduler is not None:
+            job = self._scheduler.get_job(f"{target}/{name}")
+            if job is not None:
+                job.reschedule(IntervalTrigger(seconds=wanted, jitter=_jitter(wanted)))
+
+    async def run_all_once(self) -> list[Outcome]:
+        jobs = [self.run_collector(t, c) for t, rt in self.targets.items() for c in rt.collectors]
+        outcomes = list(await asyncio.gather(*jobs))
+        await self.render_now()
+        return outcomes
+
+    # -- rendering ---------------------------------------------------------
+    def request_render(self) -> None:
+        """Render soon; runs finishing together share one rendering."""
+        if self._render_pending:
+            return
+        self._render_pending = True
+        self._render_task = asyncio.create_task(self._render_soon())
+
+    async def _render_soon(self) -> None:
+        async with self._render_lock:
+            self._render_pending = False
+            await self.render_now(locked=True)
+
+    async def render_now(self, locked: bool = False) -> None:
+        if not locked:
+            async with self._render_lock:
+                return await self.render_now(locked=True)
+        generation, groups = self.store.freeze()
+        # Rendering large snapshots takes a while: keep the event loop free for scrapes.
+        payload = await asyncio.to_thread(render_groups, generation, groups)
+        self.store.store_payload(payload)
+        return None
+
+    # -- scheduling --------------------------------------------------------
+    def start(self) -> None:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        now = datetime.now().astimezone()
+        for target, runtime in self.targets.items():
+            for offset, (name, collector) in enumerate(runtime.collectors.items()):
+                scheduler.add_job(
+                    self.run_collector,
+                    IntervalTrigger(seconds=collector.interval, jitter=_jitter(collector.interval)),
+                    args=(target, name),
+                    id=f"{target}/{name}",
+                    name=f"{name} on {target}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(max(1, collector.interval)),
+                    # First round at start-up, slightly spread so targets do not burst together.
+                    next_run_time=now + timedelta(milliseconds=20 * offset),
+                )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def next_run(self, target: str, name: str) -> datetime | None:
+        if self._scheduler is None:
+            return None
+        job = self._scheduler.get_job(f"{target}/{name}")
+        return job.next_run_time if job else None
+
+    async def shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        await asyncio.gather(*(rt.client.aclose() for rt in self.targets.values()), return_exceptions=True)
+
+
+def _jitter(interval: float) -> float:
+    # Up to 5 % of the interval (at most 10 s) spreads load without making data noticeably older.
+    return min(10.0, interval * 0.05)

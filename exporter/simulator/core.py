@@ -1,0 +1,80 @@
+"""What the simulator's app and route modules share: state, credentials, error bodies."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from exporter.simulator import scenarios
+
+DEFAULT_TOKEN = "simulator-token"
+DEFAULT_READER_TOKEN = "simulator-reader-token"
+DEFAULT_USER = "admin"
+DEFAULT_PASSWORD = "password"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Credentials:
+    """Who may call: admin credentials, and a token without admin rights (403 on admin APIs)."""
+
+    token: str | None = DEFAULT_TOKEN
+    user: str | None = DEFAULT_USER
+    password: str | None = DEFAULT_PASSWORD
+    reader_token: str | None = DEFAULT_READER_TOKEN
+
+    def role(self, authorization: str) -> str | None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            if self.token and secrets.compare_digest(value, self.token):
+                return "admin"
+            if self.reader_token and secrets.compare_digest(value, self.reader_token):
+                return "reader"
+        elif scheme.lower() == "basic" and self.user:
+            try:
+                user, _, password = base64.b64decode(value).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            if user == self.user and secrets.compare_digest(password, self.password or ""):
+                return "admin"
+        return None
+
+
+@dataclass
+class SimState:
+    scenario: scenarios.Scenario
+    credentials: Credentials = field(default_factory=Credentials)
+    latency_ms: float = 0.0
+    requests: int = 0
+    #: per-area mutable state (histories that grow, counters), owned by the route modules
+    runtime: dict[str, Any] = field(default_factory=dict)
+
+    def switch(self, name: str) -> None:
+        self.scenario = scenarios.build(name)
+        self.runtime.clear()
+
+
+STATE = web.AppKey("state", SimState)
+
+
+def jfrog_error(status: int, message: str) -> web.Response:
+    """Artifactory's error body: {"errors":[{"status","message"}]}."""
+    return web.json_response({"errors": [{"status": status, "message": message}]}, status=status)
+
+
+def public(handler: Handler) -> Handler:
+    """Mark a route that needs no credentials (the router's health check)."""
+    handler.public = True  # type: ignore[attr-defined]
+    return handler
+
+
+def admin(handler: Handler) -> Handler:
+    """Mark a route that needs an admin user, like the real server."""
+    handler.admin_only = True  # type: ignore[attr-defined]
+    return handler

@@ -1,0 +1,9 @@
+"""One module of routes per API area; each has ``add_routes(router)``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from exporter.simulator.routes import storage, system
+
+ROUTE_MODULES: list[ModuleType] = [system, storage]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from exporter.config import AuthConfig, TargetConfig
+from exporter.scheduler import Engine
+from exporter.simulator import scenarios
+from exporter.simulator.app import start
+from exporter.simulator.core import DEFAULT_TOKEN, SimState
+from tests.support import Samples, parse_exposition
+
+
+class InProcessSimulator:
+    """A simulated JPD on a free loopback port inside the test's event loop."""
+
+    def __init__(self) -> None:
+        self.runners: list[Any] = []
+
+    async def start(self, scenario: str = "healthy", **state: Any) -> tuple[str, SimState]:
+        sim_state = SimState(scenarios.build(scenario), **state)
+        runner, port = await start(sim_state)
+        self.runners.append(runner)
+        return f"http://127.0.0.1:{port}", sim_state
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[InProcessSimulator]:
+    simulator = InProcessSimulator()
+    yield simulator
+    for runner in simulator.runners:
+        await runner.cleanup()
+
+
+def make_target(url: str, name: str = "sim", token: str = DEFAULT_TOKEN, **fields: Any) -> TargetConfig:
+    target = TargetConfig.model_validate({"name": name, "url": url, **fields})
+    target.auth = AuthConfig.from_values(token=token)
+    return target
+
+
+@pytest.fixture
+def collect_once() -> Callable[..., Any]:
+    """Run collectors once against targets in-process; returns (samples, engine)."""
+
+    async def run(targets: list[TargetConfig], only: list[str] | None = None) -> tuple[Samples, Engine]:
+        engine = Engine(targets, only)
+        try:
+            await engine.run_all_once()
+        finally:
+            await engine.shutdown()
+        assert engine.store.payload is not None
+        return parse_exposition(engine.store.payload.text.decode()), engine
+
+    return run

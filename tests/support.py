@@ -1,0 +1,146 @@
+"""Shared test helpers: simulator and exporter processes on loopback, exposition parsing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator.core import DEFAULT_TOKEN
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO.parent / "shared" / "seeds"
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_exposition(text: str) -> Samples:
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    """The value of the one sample of ``name`` whose labels include ``labels``."""
+    matches = [v for (n, lbls), v in samples.items() if n == name and set(labels.items()) <= set(lbls)]
+    if len(matches) > 1:
+        raise AssertionError(f"{name}{labels} matches {len(matches)} samples")
+    return matches[0] if matches else None
+
+
+def series(samples: Samples, name: str, **labels: str) -> list[dict[str, str]]:
+    return [dict(lbls) for (n, lbls), _ in samples.items() if n == name and set(labels.items()) <= set(lbls)]
+
+
+def wait_http(url: str, timeout: float = 15.0, status: int = 200) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == status:
+                return response
+            last = response.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen[str]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return int(self.proc.returncode)
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    handle = log.open("w")
+    return subprocess.Popen([sys.executable, "-m", "exporter", *args], stdout=handle, stderr=subprocess.STDOUT,
+                            env=full_env, text=True, cwd=REPO)
+
+
+@contextlib.contextmanager
+def simulator(tmp: Path, scenario: str = "healthy", *extra: str) -> Iterator[Process]:
+    port = free_port()
+    log = tmp / f"simulator-{scenario}-{port}.log"
+    proc = _spawn(["simulate", "--scenario", scenario, "--listen", f"127.0.0.1:{port}", *extra], log)
+    sim = Process(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_http(sim.url + "/-/simulator")
+        yield sim
+    finally:
+        sim.stop()
+
+
+@contextlib.contextmanager
+def exporter(tmp: Path, *args: str, env: dict[str, str] | None = None, ready: bool = True) -> Iterator[Process]:
+    port = free_port()
+    log = tmp / f"exporter-{port}.log"
+    env = {"JFROG_ACCESS_TOKEN": DEFAULT_TOKEN, **(env or {})}
+    proc = _spawn(["serve", "--listen", f"127.0.0.1:{port}", *args], log, env)
+    exp = Process(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        if ready:
+            try:
+                wait_http(exp.url + "/-/ready", timeout=30)
+            except AssertionError:
+                raise AssertionError("exporter not ready; its log:\n" + exp.output()) from None
+        yield exp
+    finally:
+        exp.stop()
+
+
+def scrape(url: str) -> Samples:
+    response = httpx.get(url + "/metrics", timeout=10)
+    response.raise_for_status()
+    return parse_exposition(response.text)
+
+
+def ensure_prometheus() -> Path:
+    """promtool and prometheus from the Debian package, installed when missing."""
+    if shutil.which("promtool") is None or shutil.which("prometheus") is None:
+        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
+        subprocess.run([*apt, "update", "-qq"], check=True, capture_output=True)
+        subprocess.run([*apt, "install", "-y", "-qq", "--no-install-recommends", "prometheus"], check=True,
+                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return Path(shutil.which("promtool") or "promtool")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("JFROG_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=REPO)
