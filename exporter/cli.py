@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--user", help=f"the user for basic auth (default {DEFAULT_USER!r})")
     simulate.add_argument("--password", help=f"the password for basic auth (default {DEFAULT_PASSWORD!r})")
     simulate.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    simulate.add_argument("--fault", action="append", default=[], metavar="ROUTE=KIND",
+                          help="inject a fault on the routes matching ROUTE (a glob) until cleared; KIND is one of: "
+                          "error_500, html_502, unavailable_503, throttled_429, timeout, slow_body, reset, "
+                          "truncated_json, wrong_type, plain_text, empty, huge")
     simulate.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
 
     sub.add_parser("reference", help="print the metrics reference (Markdown) generated from the collectors",
@@ -278,7 +282,15 @@ async def _simulate(args: argparse.Namespace) -> int:
     if args.token or args.user:
         # Explicit credentials replace every default, so tests can prove a wrong token fails.
         credentials = Credentials(token=args.token, user=args.user, password=args.password, reader_token=None)
-    state = SimState(scenarios.build(args.scenario), credentials=credentials, latency_ms=args.latency_ms)
+    from exporter.simulator.faults import Fault
+
+    try:
+        injected = [Fault.parse(text) for text in args.fault]
+    except ValueError as exc:
+        print(f"jfrog-exporter: --fault: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    state = SimState(scenarios.build(args.scenario), credentials=credentials, latency_ms=args.latency_ms,
+                     faults=injected)
     runner, bound = await start(state, host, port)
     print(f"simulated JPD ({args.scenario}: {state.scenario.description}) on http://{host}:{bound}", flush=True)
     try:

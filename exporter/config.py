@@ -240,6 +240,8 @@ class TargetConfig(BaseModel):
     max_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    #: series this target may expose in all; more are dropped and counted
+    max_series: Annotated[int, Field(ge=100)] = 150_000
     repos: RepoFilter = Field(default_factory=RepoFilter)
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)  # type: ignore[valid-type]
 

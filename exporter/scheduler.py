@@ -68,8 +68,10 @@ class Engine:
                 runtime.collectors[name] = collector
                 self.store.register(target.name, name, collector.interval)
             self.targets[target.name] = runtime
+        self.dropped_series: dict[tuple[str, str], int] = {}
         self.store.add_source(self._request_metrics)
         self._scheduler: AsyncIOScheduler | None = None
+        self._stopping = False
         self._render_lock = asyncio.Lock()
         self._render_pending = False
         self._render_task: asyncio.Task[None] | None = None
@@ -81,6 +83,10 @@ class Engine:
             runtime.client.stats.add_to(metrics)
             metrics.info("jfrog_exporter_target_info", "A JPD this exporter watches.",
                          url=runtime.config.url, auth=runtime.config.auth.kind)
+            for collector in runtime.collectors:
+                metrics.counter("jfrog_exporter_series_dropped",
+                                "Series dropped because the target exceeded its max_series cap.",
+                                self.dropped_series.get((name, collector), 0), collector=collector)
             out.extend(metrics.families())
         return out
 
@@ -95,7 +101,7 @@ class Engine:
         partial: list[Metric] | None = None
         reason = ""
         try:
-            families = list(await collector.collect(runtime.client))
+            families = self._within_cap(target, name, list(await collector.collect(runtime.client)))
             outcome = Outcome.SUCCESS
         except CollectionError as exc:
             outcome, reason, partial = exc.outcome, exc.reason, exc.partial
@@ -110,6 +116,33 @@ class Engine:
         self._adjust_interval(target, name, collector, run.consecutive_failures)
         self.request_render()
         return outcome
+
+    def _within_cap(self, target: str, name: str, families: list[Metric]) -> list[Metric]:
+        """Keep the target under its series cap so one huge JPD cannot blow up Prometheus."""
+        cap = self.targets[target].config.max_series
+        others = sum(len(f.samples) for c in self.targets[target].collectors if c != name
+                     for f in self.store.families(target, c))
+        budget = max(0, cap - others)
+        total = sum(len(f.samples) for f in families)
+        if total <= budget:
+            return families
+        kept: list[Metric] = []
+        for family in families:
+            room = budget - sum(len(f.samples) for f in kept)
+            if len(family.samples) <= room:
+                kept.append(family)
+            elif family.type in ("gauge", "counter", "untyped", "unknown") and room > 0:
+                # Cut plain families at a series boundary; a histogram is kept whole or not at all.
+                trimmed = Metric(family.name, family.documentation, family.type)
+                trimmed.samples = family.samples[:room]
+                kept.append(trimmed)
+        dropped = total - sum(len(f.samples) for f in kept)
+        previous = self.dropped_series.get((target, name), 0)
+        if previous == 0:
+            log.warning("target=%s collector=%s: %d series exceed max_series=%d; dropping %d (counted in "
+                        "jfrog_exporter_series_dropped_total)", target, name, total + others, cap, dropped)
+        self.dropped_series[(target, name)] = previous + dropped
+        return kept
 
     def _log_transition(self, target: str, name: str, prev: Outcome | None, prev_reason: str,
                         outcome: Outcome, reason: str, duration: float) -> None:
@@ -177,7 +210,7 @@ class Engine:
         for target, runtime in self.targets.items():
             for offset, (name, collector) in enumerate(runtime.collectors.items()):
                 scheduler.add_job(
-                    self.run_collector,
+                    self._scheduled_run,
                     IntervalTrigger(seconds=collector.interval, jitter=_jitter(collector.interval)),
                     args=(target, name),
                     id=f"{target}/{name}",
@@ -191,6 +224,14 @@ class Engine:
         scheduler.start()
         self._scheduler = scheduler
 
+    async def _scheduled_run(self, target: str, name: str) -> None:
+        try:
+            await self.run_collector(target, name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.debug("target=%s collector=%s: run abandoned at shutdown", target, name)
+
     def next_run(self, target: str, name: str) -> datetime | None:
         if self._scheduler is None:
             return None
@@ -198,6 +239,7 @@ class Engine:
         return job.next_run_time if job else None
 
     async def shutdown(self) -> None:
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

@@ -54,3 +54,7 @@ def collect_once() -> Callable[..., Any]:
         return parse_exposition(engine.store.payload.text.decode()), engine
 
     return run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak-seconds", default="60", help="duration of the soak test (default 60)")

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from exporter.simulator import scenarios
+from exporter.simulator import faults, scenarios
 from exporter.simulator.core import STATE, Handler, SimState, jfrog_error
 from exporter.simulator.routes import ROUTE_MODULES
 
@@ -28,8 +28,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
             return response
         if role != "admin" and getattr(route_handler, "admin_only", False):
             return jfrog_error(403, "You are not permitted to perform this action: admin privileges required")
+    fault = faults.take(state.faults, request.path) if state.faults else None
     try:
-        response = await handler(request)
+        response = await (faults.apply(fault, request, handler) if fault else handler(request))
     except web.HTTPNotFound:
         response = jfrog_error(404, "File not found.")
     except web.HTTPMethodNotAllowed:
@@ -44,12 +45,17 @@ async def _control_get(request: web.Request) -> web.Response:
         "scenario": state.scenario.name,
         "latency_ms": state.latency_ms,
         "requests": state.requests,
+        "faults": [{"route": f.route, "kind": f.kind, "times": f.times} for f in state.faults],
         "scenarios": list(scenarios.SCENARIOS),
     })
 
 
 async def _control_post(request: web.Request) -> web.Response:
-    """Change the running simulator: {"scenario": NAME, "latency_ms": N}."""
+    """Change the running simulator.
+
+    {"scenario": NAME, "latency_ms": N, "faults": [{"route": GLOB, "kind": KIND, "times": N}],
+    "clear_faults": true}
+    """
     state = request.app[STATE]
     try:
         body = await request.json()
@@ -57,6 +63,9 @@ async def _control_post(request: web.Request) -> web.Response:
             state.switch(str(body["scenario"]))
         if "latency_ms" in body:
             state.latency_ms = max(0.0, float(body["latency_ms"]))
+        if body.get("clear_faults"):
+            state.faults.clear()
+        state.faults.extend(faults.Fault.from_dict(f) for f in body.get("faults") or [])
     except (ValueError, TypeError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return await _control_get(request)

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter.simulator import scenarios
+from exporter.simulator.faults import Fault
 
 DEFAULT_TOKEN = "simulator-token"
 DEFAULT_READER_TOKEN = "simulator-reader-token"
@@ -54,6 +55,8 @@ class SimState:
     requests: int = 0
     #: per-area mutable state (histories that grow, counters), owned by the route modules
     runtime: dict[str, Any] = field(default_factory=dict)
+    #: faults injected per route (see exporter.simulator.faults)
+    faults: list[Fault] = field(default_factory=list)
 
     def switch(self, name: str) -> None:
         self.scenario = scenarios.build(name)

@@ -1,0 +1,151 @@
+"""Faults the simulator can inject per route, to show the exporter survives them.
+
+A fault applies to the routes matching its pattern (fnmatch on the path, e.g.
+``/artifactory/api/storageinfo`` or ``/artifactory/api/replication/*``) for a
+number of requests or until cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HTML_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+KINDS = (
+    "error_500",  # JFrog error JSON with status 500
+    "html_502",  # a reverse proxy's HTML error page
+    "unavailable_503",  # 503 with Retry-After
+    "throttled_429",  # 429 with Retry-After
+    "timeout",  # no answer for `seconds`
+    "slow_body",  # headers at once, then the body a few bytes per `seconds`
+    "reset",  # the connection is closed without an answer
+    "truncated_json",  # the real body cut in half
+    "wrong_type",  # well-formed JSON of the wrong type
+    "plain_text",  # a plain-text refusal where JSON is expected
+    "empty",  # 200 with an empty body
+    "huge",  # a 50 MB body
+)
+
+
+@dataclass
+class Fault:
+    route: str
+    kind: str
+    #: how many requests it affects; None: until cleared
+    times: int | None = None
+    #: for timeout and slow_body
+    seconds: float = 30.0
+    #: for huge
+    size: int = 50 * 1024 * 1024
+
+    def matches(self, path: str) -> bool:
+        return fnmatch.fnmatchcase(path, self.route)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fault:
+        kind = str(data.get("kind", ""))
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+        times = data.get("times")
+        return cls(
+            route=str(data.get("route", "*")),
+            kind=kind,
+            times=int(times) if times is not None else None,
+            seconds=float(data.get("seconds", 30.0)),
+            size=int(data.get("size", 50 * 1024 * 1024)),
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """``ROUTE=KIND`` as given on the command line."""
+        route, sep, kind = text.rpartition("=")
+        if not sep:
+            raise ValueError(f"{text!r}: expected ROUTE=KIND")
+        return cls.from_dict({"route": route, "kind": kind})
+
+
+def take(faults: list[Fault], path: str) -> Fault | None:
+    """The first active fault for ``path``; counts one use of it."""
+    for fault in faults:
+        if fault.matches(path):
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    faults.remove(fault)
+            return fault
+    return None
+
+
+async def apply(fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
+    kind = fault.kind
+    if kind == "error_500":
+        return web.json_response({"errors": [{"status": 500, "message": "Internal Server Error"}]}, status=500)
+    if kind == "html_502":
+        return web.Response(status=502, text=HTML_502, content_type="text/html")
+    if kind == "unavailable_503":
+        return web.Response(status=503, text="Service Unavailable", headers={"Retry-After": "1"})
+    if kind == "throttled_429":
+        return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"})
+    if kind == "timeout":
+        await asyncio.sleep(fault.seconds)
+        return await handler(request)
+    if kind == "reset":
+        if request.transport is not None:
+            request.transport.close()
+        raise ConnectionResetError("fault: connection reset")
+    if kind == "wrong_type":
+        return web.json_response("unexpected")
+    if kind == "plain_text":
+        return web.Response(text="This feature is not available on this instance", content_type="text/plain")
+    if kind == "empty":
+        return web.Response(body=b"", content_type="application/json")
+    if kind == "huge":
+        return await _huge(request, fault.size)
+    real = await handler(request)
+    body = real.body if isinstance(real, web.Response) and isinstance(real.body, bytes) else b"{}"
+    if kind == "truncated_json":
+        return web.Response(body=body[: max(1, len(body) // 2)], status=real.status, content_type="application/json")
+    # slow_body: the real answer, trickled.
+    response = web.StreamResponse(status=real.status, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    pieces = max(1, min(10, len(body)))
+    step = -(-len(body) // pieces)
+    for i in range(0, len(body), step):
+        await response.write(body[i : i + step])
+        await asyncio.sleep(fault.seconds / pieces)
+    await response.write_eof()
+    return response
+
+
+async def _huge(request: web.Request, size: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    chunk = b"[" + b'"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",' * 32768
+    sent = 0
+    try:
+        while sent < size:
+            await response.write(chunk)
+            sent += len(chunk)
+        await response.write(b'"end"]')
+        await response.write_eof()
+    except (ConnectionResetError, RuntimeError):
+        pass  # the client refused the body: exactly what a size cap does
+    return response
+
+
+def random_fault(rng: random.Random, route: str = "*") -> Fault:
+    """A random fault kind for soak tests (short timeouts so soaks stay bounded)."""
+    kind = rng.choice(KINDS)
+    return Fault(route=route, kind=kind, times=1, seconds=rng.uniform(0.1, 3.0), size=8 * 1024 * 1024)
