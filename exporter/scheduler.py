@@ -23,6 +23,7 @@ from exporter.client import SUCCESSFUL_OUTCOMES, CollectionError, JfrogClient, O
 from exporter.collectors.base import Collector
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import TargetConfig
+from exporter.exposition import render_families
 from exporter.metrics import MetricSet
 from exporter.snapshot import SnapshotStore, render_groups
 
@@ -111,7 +112,10 @@ class Engine:
             outcome, reason = Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}"
             log.exception("target=%s collector=%s: unexpected error", target, name)
         duration = time.perf_counter() - started
-        run = self.store.record(target, name, outcome, reason, duration, families=families, partial=partial)
+        # Rendering a big snapshot's sample lines takes a while: keep the event loop free for scrapes.
+        rendered = await asyncio.to_thread(render_families, families) if families else None
+        run = self.store.record(target, name, outcome, reason, duration, families=families, partial=partial,
+                                rendered=rendered)
         self._log_transition(target, name, prev_outcome, prev_reason, outcome, reason, duration)
         self._adjust_interval(target, name, collector, run.consecutive_failures)
         self.request_render()

@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import generate_latest as render_text
-from prometheus_client.openmetrics.exposition import generate_latest as render_openmetrics
 
 from exporter import __version__
 from exporter.client import SUCCESSFUL_OUTCOMES, Outcome
+from exporter.exposition import RenderedFamily, assemble, render_families
 from exporter.metrics import MetricSet, merge_families
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -45,41 +44,44 @@ class RunRecord:
         return self.outcome in SUCCESSFUL_OUTCOMES
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Payload:
-    """One rendering of every snapshot; immutable so a scrape never sees half of it."""
+    """One rendering of every snapshot; a scrape never sees half of one.
 
-    text: bytes
-    openmetrics: bytes
+    The text format (what Prometheus asks for) and its gzip are made when the
+    payload is built; OpenMetrics on the first request that asks for it.
+    """
+
     generation: int
+    groups: list[list[RenderedFamily]]
+    text: bytes
+    text_gzip: bytes
     rendered_at: float
     render_seconds: float
     series: int
-    _gzip_cache: dict[str, bytes] = field(default_factory=dict)
+    _openmetrics: bytes | None = None
+    _openmetrics_gzip: bytes | None = None
+
+    @property
+    def openmetrics(self) -> bytes:
+        if self._openmetrics is None:
+            self._openmetrics = assemble(self.groups, openmetrics=True)
+        return self._openmetrics
 
     def body(self, openmetrics: bool, gzipped: bool) -> bytes:
-        raw = self.openmetrics if openmetrics else self.text
+        if not openmetrics:
+            return self.text_gzip if gzipped else self.text
         if not gzipped:
-            return raw
-        key = "om" if openmetrics else "text"
-        cached = self._gzip_cache.get(key)
-        if cached is None:
-            # Compressed once per payload and shared by every scraper.
-            cached = self._gzip_cache[key] = gzip.compress(raw, compresslevel=5)
-        return cached
-
-
-class _Families:
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
+            return self.openmetrics
+        if self._openmetrics_gzip is None:
+            self._openmetrics_gzip = gzip.compress(self.openmetrics, compresslevel=5)
+        return self._openmetrics_gzip
 
 
 class SnapshotStore:
     def __init__(self) -> None:
         self._families: dict[tuple[str, str], list[Metric]] = {}
+        self._rendered: dict[tuple[str, str], list[RenderedFamily]] = {}
         self._runs: dict[tuple[str, str], RunRecord] = {}
         self._extra_sources: list[Callable[[], Iterable[Metric]]] = []
         self.generation = 0
@@ -89,6 +91,7 @@ class SnapshotStore:
     def register(self, target: str, collector: str, interval: float) -> None:
         self._runs[(target, collector)] = RunRecord(interval=interval, base_interval=interval)
         self._families.setdefault((target, collector), [])
+        self._rendered.setdefault((target, collector), [])
 
     def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Families computed at render time (request counters kept by the clients)."""
@@ -104,7 +107,9 @@ class SnapshotStore:
         families: list[Metric] | None = None,
         partial: list[Metric] | None = None,
         now: float | None = None,
+        rendered: list[RenderedFamily] | None = None,
     ) -> RunRecord:
+        """Record a run; ``rendered`` is ``families`` already rendered (off the event loop)."""
         key = (target, collector)
         now = time.time() if now is None else now
         run = self._runs[key]
@@ -117,11 +122,14 @@ class SnapshotStore:
             run.last_success = now
             run.consecutive_failures = 0
             self._families[key] = families or []
+            self._rendered[key] = rendered if rendered is not None else render_families(self._families[key])
         else:
             run.consecutive_failures += 1
             if partial:
                 names = {f.name for f in partial}
                 self._families[key] = [f for f in self._families[key] if f.name not in names] + partial
+                self._rendered[key] = [f for f in self._rendered[key] if f.name not in names] + \
+                    render_families(partial)
         self.generation += 1
         return run
 
@@ -165,11 +173,11 @@ class SnapshotStore:
         groups.extend(m.families() for m in by_target.values())
         return merge_families(groups)
 
-    def freeze(self) -> tuple[int, list[list[Metric]]]:
-        """Everything to render, copied on the event loop so a thread can render it safely."""
-        groups: list[list[Metric]] = [self.self_metrics()]
-        groups.extend(list(source()) for source in self._extra_sources)
-        groups.extend(list(self._families[key]) for key in sorted(self._families))
+    def freeze(self) -> tuple[int, list[list[RenderedFamily]]]:
+        """Everything to assemble; self-metrics are rendered now, snapshots were rendered when they changed."""
+        groups = [render_families(self.self_metrics())]
+        groups.extend(render_families(source()) for source in self._extra_sources)
+        groups.extend(self._rendered[key] for key in sorted(self._rendered))
         return self.generation, groups
 
     def render(self) -> Payload:
@@ -186,18 +194,17 @@ class SnapshotStore:
         return self._payload
 
 
-def render_groups(generation: int, groups: list[list[Metric]]) -> Payload:
-    """Pure rendering (safe in a worker thread): merge families by name, then both formats."""
+def render_groups(generation: int, groups: list[list[RenderedFamily]]) -> Payload:
+    """Assemble the text payload and compress it (safe in a worker thread: groups are immutable)."""
     started = time.perf_counter()
-    merged = merge_families(groups)
-    registry = _Families(merged)
-    text = render_text(registry)  # type: ignore[arg-type]
-    openmetrics = render_openmetrics(registry)
+    text = assemble(groups)
+    text_gzip = gzip.compress(text, compresslevel=5)
     return Payload(
-        text=text,
-        openmetrics=openmetrics,
         generation=generation,
+        groups=groups,
+        text=text,
+        text_gzip=text_gzip,
         rendered_at=time.time(),
         render_seconds=time.perf_counter() - started,
-        series=sum(len(f.samples) for f in merged),
+        series=sum(f.samples.count(b"\n") for g in groups for f in g),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+from exporter.exposition import render_families
 from exporter.metrics import MetricSet
 from exporter.scheduler import Engine
 from exporter.simulator.scenarios import Repo
@@ -19,7 +20,7 @@ def test_label_values_are_escaped_in_both_formats() -> None:
     for i, name in enumerate(AWKWARD):
         metrics.gauge("jfrog_storage_repo_files", "Files in a repository.", i, repo=name, repo_type="local",
                       package_type="generic")
-    payload = render_groups(1, [metrics.families()])
+    payload = render_groups(1, [render_families(metrics.families())])
     samples = parse_exposition(payload.text.decode())
     for i, name in enumerate(AWKWARD):
         assert value(samples, "jfrog_storage_repo_files", repo=name, target='tar"get\\') == i
