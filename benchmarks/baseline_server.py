@@ -25,10 +25,7 @@ class Baseline(asyncio.Protocol):
             self.transport.write(self.response)  # type: ignore[attr-defined]
 
 
-async def main() -> None:
-    port, body_file, content_type = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    encoding = sys.argv[4] if len(sys.argv) > 4 else ""
-    body = body_file.read_bytes()
+async def main(port: int, body: bytes, content_type: str, encoding: str) -> None:
     headers = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
     if encoding:
         headers += f"Content-Encoding: {encoding}\r\n"
@@ -39,4 +36,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(int(sys.argv[1]), Path(sys.argv[2]).read_bytes(), sys.argv[3],
+                     sys.argv[4] if len(sys.argv) > 4 else ""))
