@@ -49,7 +49,12 @@ async def collect_entries() -> dict[str, Entry]:
                 continue
             runner, port = await start(SimState(scenarios.build(name)))
             runners.append(runner)
-            target = TargetConfig.model_validate({"name": name, "url": f"http://127.0.0.1:{port}"})
+            # Optional parts (the synthetic probe) are switched on so their families are listed too.
+            target = TargetConfig.model_validate({
+                "name": name,
+                "url": f"http://127.0.0.1:{port}",
+                "collectors": {"workers": {"probe_worker": "exporter-probe"}},
+            })
             target.auth = AuthConfig.from_values(token=DEFAULT_TOKEN)
             targets.append(target)
         engine = Engine(targets, only=list(COLLECTORS))

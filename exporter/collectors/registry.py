@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from exporter.collectors.base import Collector
+from exporter.collectors.federation import FederationCollector
 from exporter.collectors.health import HealthCollector
+from exporter.collectors.maintenance import MaintenanceCollector
+from exporter.collectors.replication import ReplicationCollector
 from exporter.collectors.storage import StorageCollector
+from exporter.collectors.workers import WorkersCollector
 
 COLLECTORS: dict[str, type[Collector]] = {
     cls.name: cls
     for cls in (
         HealthCollector,
         StorageCollector,
+        ReplicationCollector,
+        FederationCollector,
+        MaintenanceCollector,
+        WorkersCollector,
     )
 }

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter.simulator import federation_data, maintenance_data, replication_data, workers_data
+
 GB = 1024**3
 MB = 1024**2
 DAY = 86400
@@ -146,6 +148,10 @@ def healthy(now: float | None = None) -> Scenario:
         services=_services(nodes),
         storage=_storage(),
         repos=list(_STANDARD_REPOS),
+        areas={replication_data.AREA: replication_data.healthy_area(day),
+               federation_data.AREA: federation_data.healthy_area(),
+               maintenance_data.AREA: maintenance_data.healthy_area(now),
+               workers_data.AREA: workers_data.healthy_area(now)},
     )
 
 
@@ -238,6 +244,9 @@ def large(now: float | None = None, repos: int = 10_000) -> Scenario:
     scenario.name = "large"
     scenario.description = f"{repos:,} repositories"
     scenario.repos = large_repos(repos)
+    replication_data.populate_large(scenario, today_midnight(now))
+    federation_data.populate_large(scenario)
+    workers_data.populate_large(scenario, now)
     return scenario
 
 
@@ -248,6 +257,13 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "cloud": cloud,
     "degraded": degraded,
     "large": large,
+    "replication": replication_data.replication_scenario,
+    "federation-rtfs": federation_data.rtfs_scenario,
+    "federation-legacy": federation_data.legacy_scenario,
+    "maintenance": maintenance_data.maintenance_scenario,
+    "maintenance-pud-never-run": maintenance_data.pud_never_run_scenario,
+    "maintenance-pud-error": maintenance_data.pud_error_scenario,
+    "workers": workers_data.workers_scenario,
 }
 
 

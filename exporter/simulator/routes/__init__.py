@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from exporter.simulator.routes import storage, system
+from exporter.simulator.routes import federation, maintenance, replication, storage, system, workers
 
-ROUTE_MODULES: list[ModuleType] = [system, storage]
+ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, maintenance, workers]
