@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
+
 _UNAVAILABLE = {"", "N/A", "NA", "N/R", "NONE", "NULL", "-"}
 
 # Artifactory's sizes are 1024-based whatever the unit is called.
@@ -128,3 +130,12 @@ def parse_iso_timestamp(value: object) -> float | None:
 
 def lower_or_empty(value: object) -> str:
     return value.strip().lower() if isinstance(value, str) else ""
+
+
+def safe_url(url: object) -> str:
+    """A URL fit for a label: no user-info, no query or fragment, no trailing slash."""
+    if not isinstance(url, str):
+        return ""
+    text = _USERINFO.sub(lambda m: m.group("scheme") or "", url.strip(), count=1)
+    text = text.split("#", 1)[0].split("?", 1)[0]
+    return text.rstrip("/")

@@ -6,10 +6,11 @@ something between runs (counters built from histories) keep it on ``self``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
 
 from prometheus_client.core import Metric
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -99,3 +100,29 @@ def parse_result(parser: Callable[[Any], T], result: ApiResult) -> T:
         return parser(body)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CollectionError(Outcome.BAD_RESPONSE, f"{result.endpoint}: unexpected shape: {exc}") from None
+
+
+async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], workers: int) -> list[T]:
+    """Run ``jobs`` with at most ``workers`` in flight; results in the order of ``jobs``.
+
+    The client's limit alone would queue every call at once, first come first
+    served: a follow-up call (the next page of a list) would then wait behind
+    all the others, and so would other collectors' calls to the same JPD.
+    A job that raises stops the others and the exception propagates.
+    """
+    results: list[T | None] = [None] * len(jobs)
+    queue = iter(enumerate(jobs))
+
+    async def worker() -> None:
+        for index, job in queue:
+            results[index] = await job()
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(workers, len(jobs))))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return cast(list[T], results)

@@ -26,10 +26,9 @@ from prometheus_client.core import Metric
 from pydantic import Field
 
 from exporter.client import ApiResult, CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings, parse_result
-from exporter.collectors.replication import run_bounded, safe_url
+from exporter.collectors.base import Collector, CollectorSettings, parse_result, run_bounded
 from exporter.metrics import MetricSet
-from exporter.values import parse_count
+from exporter.values import parse_count, safe_url
 
 log = logging.getLogger(__name__)
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from prometheus_client.core import Metric
 from pydantic import Field
 
 from exporter.client import ApiResult, CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings, parse_result
+from exporter.collectors.base import Collector, CollectorSettings, parse_result, run_bounded
 from exporter.metrics import MetricSet
-from exporter.values import parse_iso_timestamp
+from exporter.values import parse_iso_timestamp, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -37,45 +36,8 @@ STATES = ("never_run", "incomplete", "error", "warn", "ok", "inconsistent")
 ADMIN_NEEDED = "requires an admin user (Artifactory answers 403 to other users)"
 
 # Everything between "scheme://" and the last "@" of the authority is user-info.
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
 
 
-T = TypeVar("T")
-
-
-async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], workers: int) -> list[T]:
-    """Run ``jobs`` with at most ``workers`` in flight; results in the order of ``jobs``.
-
-    The client's limit alone would queue every call at once, first come first
-    served: a follow-up call (the next page of a list) would then wait behind
-    all the others, and so would other collectors' calls to the same JPD.
-    A job that raises stops the others and the exception propagates.
-    """
-    results: list[T | None] = [None] * len(jobs)
-    queue = iter(enumerate(jobs))
-
-    async def worker() -> None:
-        for index, job in queue:
-            results[index] = await job()
-
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(workers, len(jobs))))]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return cast(list[T], results)
-
-
-def safe_url(url: object) -> str:
-    """A URL fit for a label: no user-info, no query or fragment, no trailing slash."""
-    if not isinstance(url, str):
-        return ""
-    text = _USERINFO.sub(lambda m: m.group("scheme") or "", url.strip(), count=1)
-    text = text.split("#", 1)[0].split("?", 1)[0]
-    return text.rstrip("/")
 
 
 def _flag(value: object) -> bool | None:

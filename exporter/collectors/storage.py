@@ -8,14 +8,13 @@ win when present. Cloud omits the filestore sizes: those give no series.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client.core import Metric
 
 from exporter.client import JfrogClient
 from exporter.collectors.base import Collector, parse_result
 from exporter.metrics import MetricSet
-from exporter.values import lower_or_empty, parse_count, parse_percent_ratio, parse_size
+from exporter.values import lower_or_empty, parse_count, parse_percent_ratio, parse_size, safe_url
 
 STORAGEINFO = "/artifactory/api/storageinfo"
 
@@ -57,16 +56,6 @@ def _bytes(summary: dict[str, object], key: str) -> float | None:
     return parse_count(exact) if exact is not None else parse_size(summary.get(key))
 
 
-def _strip_userinfo(location: str) -> str:
-    """A filestore location may be a URL; never let credentials reach a label."""
-    parts = urlsplit(location)
-    if parts.scheme and (parts.username or parts.password):
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return location
-
-
 def parse_storage_info(body: object) -> StorageInfo:
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
@@ -86,7 +75,7 @@ def parse_storage_info(body: object) -> StorageInfo:
         info.filestores.append(
             Filestore(
                 storage_type=lower_or_empty(store.get("storageType")),
-                storage_dir=_strip_userinfo(str(store.get("storageDirectory") or "")),
+                storage_dir=safe_url(store.get("storageDirectory")),
                 size_bytes=_bytes(store, "totalSpace"),
                 used_bytes=_bytes(store, "usedSpace"),
                 free_bytes=_bytes(store, "freeSpace"),
