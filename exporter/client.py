@@ -234,16 +234,20 @@ class JfrogClient:
         path: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        content: str | bytes | None = None,
+        content_type: str = "text/plain",
         expect: str = "json",
         accept: frozenset[int] = frozenset({200}),
         retry: bool | None = None,
     ) -> ApiResult:
+        """Any method; ``content`` sends a raw body (AQL is text) with ``content_type``."""
         url = endpoint.format(**{k: httpx_quote(v) for k, v in (path or {}).items()})
+        body = None if content is None else (content, content_type)
         # Only idempotent reads are retried; a POST may have had an effect.
         attempts = 1 + (self._retries if (retry if retry is not None else method == "GET") else 0)
         result: ApiResult | None = None
         for attempt in range(attempts):
-            result, delay = await self._attempt(method, endpoint, url, params, json_body, expect, accept)
+            result, delay = await self._attempt(method, endpoint, url, params, json_body, expect, accept, body)
             if delay is None or attempt == attempts - 1:
                 break
             await asyncio.sleep(delay if delay > 0 else _backoff(attempt))
@@ -259,14 +263,18 @@ class JfrogClient:
         json_body: Any,
         expect: str,
         accept: frozenset[int],
+        body: tuple[str | bytes, str] | None = None,
     ) -> tuple[ApiResult, float | None]:
         """One HTTP exchange; the second value is a retry delay (0: use backoff) or None."""
         async with self._semaphore:
             started = time.perf_counter()
             code = "error"
             try:
+                headers = self._auth_headers()
+                if body is not None:
+                    headers["Content-Type"] = body[1]
                 request = self._http.build_request(
-                    method, url, params=params, json=json_body, headers=self._auth_headers()
+                    method, url, params=params, json=json_body, content=body[0] if body else None, headers=headers
                 )
                 response = await self._http.send(request, stream=True, auth=self._basic_auth())
                 code = str(response.status_code)

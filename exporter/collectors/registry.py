@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from exporter.collectors.activity import ActivityCollector
 from exporter.collectors.base import Collector
 from exporter.collectors.federation import FederationCollector
 from exporter.collectors.health import HealthCollector
 from exporter.collectors.maintenance import MaintenanceCollector
 from exporter.collectors.replication import ReplicationCollector
+from exporter.collectors.security import SecurityCollector
 from exporter.collectors.storage import StorageCollector
 from exporter.collectors.workers import WorkersCollector
 
@@ -19,5 +21,7 @@ COLLECTORS: dict[str, type[Collector]] = {
         FederationCollector,
         MaintenanceCollector,
         WorkersCollector,
+        SecurityCollector,
+        ActivityCollector,
     )
 }

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.simulator import federation_data, maintenance_data, replication_data, workers_data
+from exporter.simulator import federation_data, maintenance_data, replication_data, security_data, workers_data
 
 GB = 1024**3
 MB = 1024**2
@@ -151,7 +151,8 @@ def healthy(now: float | None = None) -> Scenario:
         areas={replication_data.AREA: replication_data.healthy_area(day),
                federation_data.AREA: federation_data.healthy_area(),
                maintenance_data.AREA: maintenance_data.healthy_area(now),
-               workers_data.AREA: workers_data.healthy_area(now)},
+               workers_data.AREA: workers_data.healthy_area(now),
+               **security_data.healthy_areas(day, _STANDARD_REPOS)},
     )
 
 
@@ -165,6 +166,7 @@ def oss(now: float | None = None) -> Scenario:
         services=[Service("jfrt@01hoss", "art1"), Service("jfac@01hoss", "art1")],
         storage=_storage(),
         repos=[r for r in _STANDARD_REPOS if r.repo_type != "FEDERATED"],
+        areas=security_data.oss_areas(today_midnight(now), _STANDARD_REPOS),
     )
 
 
@@ -197,6 +199,7 @@ def cloud(now: float | None = None) -> Scenario:
         router_nodes=["cloud-node-1"],
         storage=storage,
         repos=list(_STANDARD_REPOS),
+        areas=security_data.healthy_areas(today_midnight(now), _STANDARD_REPOS),
     )
 
 
@@ -247,6 +250,7 @@ def large(now: float | None = None, repos: int = 10_000) -> Scenario:
     replication_data.populate_large(scenario, today_midnight(now))
     federation_data.populate_large(scenario)
     workers_data.populate_large(scenario, now)
+    security_data.populate_large(scenario, today_midnight(now))
     return scenario
 
 

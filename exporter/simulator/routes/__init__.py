@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from exporter.simulator.routes import federation, maintenance, replication, storage, system, workers
+from exporter.simulator.routes import aql, federation, maintenance, replication, security, storage, system, workers
 
-ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, maintenance, workers]
+ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, maintenance, workers, security,
+                                   aql]

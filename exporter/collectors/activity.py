@@ -1,0 +1,292 @@
+"""Collector `activity`: artifacts created and downloaded per repository, as true counters.
+
+Each run asks AQL only for what happened since the previous run, between a
+watermark and (nearly) now, instead of re-scanning fixed 1m/5m/15m windows:
+
+    items.find({"$and":[{"created":{"$gt":"<from>"}},{"created":{"$lte":"<to>"}}]})
+        .include("repo","path","name","created").limit(<max_results>)
+    items.find({"$and":[{"stat.downloaded":{"$gt":"<from>"}},{"stat.downloaded":{"$lte":"<to>"}}]})
+        .include("repo","path","name","stat.downloaded").limit(<max_results>)
+
+``<from>`` is the previous ``<to>``, so consecutive windows neither overlap
+nor leave a gap, and an item is counted in the one window holding its time;
+the answer is checked against the bounds too, so an item exactly on a
+boundary (or a server comparing at a coarser precision) cannot be counted
+twice. ``<to>`` stays ``settle`` behind now because a row can become visible
+in the database after the moment it records (download statistics are
+flushed in batches): asking again later for a window that was already
+counted would cost a second scan (and its share of the limit) every run.
+The first run only sets the watermark: nothing from before the exporter
+started is counted, so a restart never counts anything twice.
+
+No ``.sort``: Artifactory OSS refuses sorting, and with a field of another
+domain (stat) in the output Artifactory replaces the sort by its own. A
+window whose answer fills ``max_results`` is therefore not trusted to be
+complete: it is halved and asked again (up to ``max_queries`` per run),
+so a burst is caught up on over a few runs while every query stays bounded.
+Items of a window asked again are remembered by (repo, path, name, time)
+until the watermark passes them, so each is counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client.core import Metric
+from pydantic import Field, field_validator
+
+from exporter.client import CollectionError, JfrogClient, Outcome
+from exporter.collectors.base import Collector, CollectorSettings, Duration, parse_duration, parse_result
+from exporter.metrics import MetricSet
+from exporter.values import parse_iso_timestamp
+
+log = logging.getLogger(__name__)
+
+AQL = "/artifactory/api/search/aql"
+REPOSITORIES = "/artifactory/api/repositories"
+
+#: the database keeps milliseconds: a window of one cannot be split, a full answer for it is counted as it is
+MIN_WINDOW_MS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    repo: str
+    path: str
+    name: str
+    at_ms: int  # when it was created / last downloaded, epoch milliseconds
+
+
+def aql_time(ms: int) -> str:
+    """A bound in the W3C ISO 8601 profile AQL reads, at the milliseconds the database keeps."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+00:00"
+
+
+def build_query(time_field: str, after_ms: int, until_ms: int, limit: int) -> str:
+    """Files whose ``time_field`` lies in (after, until], with just the fields needed to count them once."""
+    criteria = {"$and": [{time_field: {"$gt": aql_time(after_ms)}}, {time_field: {"$lte": aql_time(until_ms)}}]}
+    # repo, path and name are also what AQL demands from users without admin rights.
+    include = ",".join(json.dumps(f) for f in ("repo", "path", "name", time_field))
+    return f"items.find({json.dumps(criteria, separators=(',', ':'))}).include({include}).limit({limit})"
+
+
+def _time_of(entry: dict[str, Any], time_field: str) -> object:
+    if time_field in entry:
+        return entry[time_field]
+    domain, _, name = time_field.partition(".")
+    if name:
+        # Fields of other domains come nested: "stats": [{"downloaded": "..."}].
+        nested = entry.get(domain + "s")
+        if isinstance(nested, list) and nested and isinstance(nested[0], dict):
+            return nested[0].get(name)
+        if isinstance(nested, dict):
+            return nested.get(name)
+    return None
+
+
+def parse_aql_activity(body: object, time_field: str) -> list[Activity]:
+    """AQL results -> (repo, path, name, time); entries without a readable time are left out."""
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise ValueError("AQL: expected an object with a 'results' list")
+    out = []
+    for entry in body["results"]:
+        if not isinstance(entry, dict):
+            raise ValueError("AQL: expected JSON objects in 'results'")
+        seconds = parse_iso_timestamp(_time_of(entry, time_field))
+        repo = entry.get("repo")
+        if seconds is None or not isinstance(repo, str):
+            continue
+        out.append(Activity(repo, str(entry.get("path") or ""), str(entry.get("name") or ""), round(seconds * 1000)))
+    return out
+
+
+def parse_repositories(body: object) -> list[tuple[str, str]]:
+    """GET /api/repositories -> (key, TYPE)."""
+    if not isinstance(body, list):
+        raise ValueError("repositories: expected a JSON list")
+    return [(str(r["key"]), str(r.get("type") or "").upper()) for r in body if isinstance(r, dict) and r.get("key")]
+
+
+@dataclass
+class Stream:
+    """The counting state of one kind of activity: watermark, recently counted items, totals."""
+
+    kind: str
+    time_field: str
+    #: counted up to here; set to the first run's time, so nothing older is ever counted
+    watermark_ms: int | None = None
+    #: the longest window to ask for; None: up to now - settle
+    window_ms: int | None = None
+    seen: dict[tuple[str, str, str, int], int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+
+    def start(self, now_ms: int) -> None:
+        self.watermark_ms = now_ms
+
+    def bounds(self, now_ms: int, settle_ms: int) -> tuple[int, int]:
+        """The next window (after, until]; empty when the watermark already reaches now - settle."""
+        assert self.watermark_ms is not None
+        after = self.watermark_ms
+        until = now_ms - settle_ms
+        if self.window_ms is not None:
+            until = min(until, after + self.window_ms)
+        return after, until
+
+    def count(self, found: list[Activity], after_ms: int, until_ms: int, allowed: Any) -> int:
+        """Count what was not counted before; returns how many were new."""
+        new = 0
+        for act in found:
+            key = (act.repo, act.path, act.name, act.at_ms)
+            if key in self.seen or not after_ms < act.at_ms <= until_ms:
+                continue
+            self.seen[key] = act.at_ms
+            if allowed(act.repo):
+                self.counts[act.repo] = self.counts.get(act.repo, 0) + 1
+                new += 1
+        return new
+
+    def advance(self, until_ms: int) -> None:
+        self.watermark_ms = until_ms
+        if self.window_ms is not None:
+            self.window_ms *= 2
+        # At or below the watermark nothing is counted any more: forget it.
+        self.seen = {k: t for k, t in self.seen.items() if t > until_ms}
+
+    def shrink(self, until_ms: int) -> bool:
+        """Halve the window after a full or timed-out answer; False when it is already the smallest."""
+        assert self.watermark_ms is not None
+        span = until_ms - self.watermark_ms
+        if span <= MIN_WINDOW_MS:
+            return False
+        self.window_ms = max(MIN_WINDOW_MS, span // 2)
+        return True
+
+
+class ActivitySettings(CollectorSettings):
+    max_results: int = Field(10_000, ge=1, le=1_000_000, description="AQL .limit() of every query")
+    query_timeout: Duration = Field(60.0, description="give up an AQL query after this long")
+    settle: float = Field(60.0, ge=0, description="how far behind now each query stops, for rows written late")
+    max_queries: int = Field(4, ge=1, le=100, description="AQL queries per kind and run at most")
+
+    @field_validator("settle", mode="before")
+    @classmethod
+    def _settle(cls, value: Any) -> Any:
+        # Unlike an interval, zero is a valid choice here.
+        if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
+            return 0.0
+        return parse_duration(value)
+
+
+CREATED_HELP = ("Files created in the repository, each counted once, from AQL over the time since the previous "
+                "run (counting starts when the exporter starts).")
+DOWNLOADED_HELP = ("Files downloaded from the repository, from AQL stat.downloaded over the time since the previous "
+                   "run: a file downloaded several times between two runs counts once.")
+WATERMARK_HELP = "How far the activity counters have been counted, as a Unix timestamp (kind: created, downloaded)."
+TRUNCATED_HELP = ("AQL windows whose answer still filled max_results at the smallest window: activity in them may be "
+                  "missing from the counters.")
+
+
+class ActivityCollector(Collector):
+    name = "activity"
+    default_interval = 300.0
+    enabled_by_default = False
+    description = "artifacts created and downloaded per repository (AQL over the time since the last run)"
+    settings_model = ActivitySettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.streams = (Stream("created", "created"), Stream("downloaded", "stat.downloaded"))
+        #: remote repositories' caches ("<key>-cache") -> the remote key, which the repo filter is about
+        self._remote_of: dict[str, str] = {}
+        self._known: list[str] = []
+
+    @property
+    def _config(self) -> ActivitySettings:
+        assert isinstance(self.settings, ActivitySettings)
+        return self.settings
+
+    def allowed(self, repo: str) -> bool:
+        return self.target.repos.allows(self._remote_of.get(repo, repo))
+
+    async def collect(self, client: JfrogClient) -> list[Metric]:
+        await self._refresh_repositories(client)
+        now_ms = round(time.time() * 1000)
+        for stream in self.streams:
+            if stream.watermark_ms is None:
+                stream.start(now_ms)
+            else:
+                await self._catch_up(client, stream, now_ms)
+        return self._families()
+
+    async def _refresh_repositories(self, client: JfrogClient) -> None:
+        """Repository keys, so that quiet repositories show 0 rather than no series (rate() needs the 0)."""
+        result = await client.get(REPOSITORIES)
+        if not result.ok:
+            log.debug("target=%s: no repository list (%s); counters appear with the first activity",
+                      self.target.name, result.reason)
+            return
+        known, remote_of = [], {}
+        for key, kind in parse_result(parse_repositories, result):
+            if kind == "REMOTE":
+                remote_of[f"{key}-cache"] = key
+                known.append(f"{key}-cache")
+            elif kind in ("LOCAL", "FEDERATED"):
+                known.append(key)
+        self._known, self._remote_of = known, remote_of
+
+    async def _catch_up(self, client: JfrogClient, stream: Stream, now_ms: int) -> None:
+        settle_ms = round(self._config.settle * 1000)
+        limit = self._config.max_results
+        for _ in range(self._config.max_queries):
+            after, until = stream.bounds(now_ms, settle_ms)
+            if until <= after:
+                return
+            found = await self._query(client, stream, after, until, limit)
+            stream.count(found, after, until, self.allowed)
+            if len(found) >= limit:
+                if stream.shrink(until):
+                    continue  # not complete: ask again for the first half
+                stream.truncated += 1
+                log.warning("target=%s: activity %s: more than %d items within %d ms; some are not counted",
+                            self.target.name, stream.kind, limit, until - stream.watermark_ms)
+            stream.advance(until)
+
+    async def _query(self, client: JfrogClient, stream: Stream, after: int, until: int, limit: int) -> list[Activity]:
+        text = build_query(stream.time_field, after, until, limit)
+        try:
+            # A search is read-only, so it may be retried like a GET.
+            result = await asyncio.wait_for(client.request("POST", AQL, content=text, retry=True),
+                                            self._config.query_timeout)
+        except TimeoutError:
+            stream.shrink(until)  # a smaller window next time
+            raise CollectionError(Outcome.TIMEOUT, f"{AQL}: {stream.kind} query took longer than "
+                                  f"{self._config.query_timeout:g}s") from None
+        if result.outcome is Outcome.TIMEOUT:
+            stream.shrink(until)
+        return parse_result(lambda body: parse_aql_activity(body, stream.time_field), result)
+
+    def _families(self) -> list[Metric]:
+        metrics = MetricSet(self.target.name)
+        for stream, name, help_text in (
+            (self.streams[0], "jfrog_artifacts_created", CREATED_HELP),
+            (self.streams[1], "jfrog_artifacts_downloaded", DOWNLOADED_HELP),
+        ):
+            metrics.declare(name, help_text, "counter")
+            for repo in self._known:
+                if self.allowed(repo):
+                    stream.counts.setdefault(repo, 0)
+            for repo, count in sorted(stream.counts.items()):
+                metrics.counter(name, help_text, count, repo=repo)
+        for stream in self.streams:
+            watermark = None if stream.watermark_ms is None else stream.watermark_ms / 1000
+            metrics.gauge("jfrog_activity_watermark_timestamp_seconds", WATERMARK_HELP, watermark, kind=stream.kind)
+            metrics.counter("jfrog_activity_truncated_windows", TRUNCATED_HELP, stream.truncated, kind=stream.kind)
+        return metrics.families()
