@@ -271,6 +271,9 @@ class JfrogClient:
             code = "error"
             try:
                 headers = self._auth_headers()
+                if expect == "text":
+                    # Text endpoints (ping, Open Metrics) may refuse a request that insists on JSON.
+                    headers["Accept"] = "text/plain, */*;q=0.1"
                 if body is not None:
                     headers["Content-Type"] = body[1]
                 request = self._http.build_request(

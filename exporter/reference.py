@@ -34,6 +34,8 @@ class Entry:
 
 def _add(entries: dict[str, Entry], families: list[Metric], source: str) -> None:
     for family in families:
+        if not family.name.startswith("jfrog_"):
+            continue  # the JPD's own families passed through are not the exporter's contract
         name = family.name + ("_total" if family.type == "counter" else "")
         entry = entries.setdefault(name, Entry(name, family.type, family.documentation, source))
         for sample in family.samples:

@@ -107,7 +107,8 @@ class Engine:
         except CollectionError as exc:
             outcome, reason, partial = exc.outcome, exc.reason, exc.partial
             if outcome is Outcome.UNSUPPORTED:
-                families = []
+                # Nothing to report, except what the collector says about that (e.g. "metrics disabled").
+                families, partial = exc.partial or [], None
         except Exception as exc:  # a collector bug must not stop the others
             outcome, reason = Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}"
             log.exception("target=%s collector=%s: unexpected error", target, name)

@@ -7,6 +7,7 @@ from exporter.collectors.base import Collector
 from exporter.collectors.federation import FederationCollector
 from exporter.collectors.health import HealthCollector
 from exporter.collectors.maintenance import MaintenanceCollector
+from exporter.collectors.openmetrics import OpenMetricsCollector
 from exporter.collectors.replication import ReplicationCollector
 from exporter.collectors.security import SecurityCollector
 from exporter.collectors.storage import StorageCollector
@@ -19,6 +20,7 @@ COLLECTORS: dict[str, type[Collector]] = {
         StorageCollector,
         ReplicationCollector,
         FederationCollector,
+        OpenMetricsCollector,
         MaintenanceCollector,
         WorkersCollector,
         SecurityCollector,

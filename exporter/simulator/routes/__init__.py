@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from exporter.simulator.routes import aql, federation, maintenance, replication, security, storage, system, workers
+from exporter.simulator.routes import (
+    aql,
+    federation,
+    maintenance,
+    openmetrics,
+    replication,
+    security,
+    storage,
+    system,
+    workers,
+)
 
-ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, maintenance, workers, security,
-                                   aql]
+ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, openmetrics, maintenance, workers,
+                                   security, aql]
