@@ -1,0 +1,770 @@
+"""Generate the Grafana dashboards dashboards/*.json.
+
+    python dashboards/generate.py            # rewrite dashboards/*.json
+    python dashboards/generate.py --check    # exit 1 when they are out of date
+
+Panels are written here once, with their units, descriptions and thresholds; the thresholds that
+alerts also use come from alerts/src/thresholds.yaml, so a panel turns red where the alert fires.
+Every panel and query uses the `datasource` variable and filters on the `target` variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ALERTS = HERE.parent / "alerts"
+
+DS: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
+#: the target filter of every query; Grafana turns a multi-value selection into a regex
+T = 'target=~"$target"'
+SCHEMA_VERSION = 39
+TAGS = ["jfrog", "jfrog-exporter"]
+
+GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
+
+
+def _alerts_module() -> ModuleType:
+    """alerts/generate.py, which owns the thresholds file and its validation."""
+    name = "jfrog_alerts_generate"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ALERTS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def q(expr: str, legend: str = "__auto", instant: bool = False, table: bool = False) -> dict[str, Any]:
+    """A query; refIds are assigned in order by the panel."""
+    target: dict[str, Any] = {"datasource": DS, "editorMode": "code", "expr": expr, "legendFormat": legend,
+                              "range": not instant, "instant": instant}
+    if table:
+        target["format"] = "table"
+    return target
+
+
+def steps(*pairs: tuple[str, float | None]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in pairs]}
+
+
+def value_map(mapping: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    """Exact values (numbers or label values) to a text and a colour."""
+    options = {key: {"text": text, "color": color, "index": i}
+               for i, (key, (text, color)) in enumerate(mapping.items())}
+    return [{"type": "value", "options": options}]
+
+
+UP_DOWN = value_map({"0": ("DOWN", RED), "1": ("UP", GREEN)})
+
+
+@dataclass
+class Panel:
+    kind: str
+    title: str
+    description: str
+    targets: list[dict[str, Any]]
+    unit: str = "none"
+    w: int = 6
+    h: int = 6
+    thresholds: dict[str, Any] = field(default_factory=lambda: steps((GREEN, None)))
+    mappings: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    custom: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    transformations: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
+        targets = [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(self.targets)]
+        return {
+            "id": panel_id,
+            "type": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "datasource": DS,
+            "gridPos": {"h": self.h, "w": self.w, "x": x, "y": y},
+            "fieldConfig": {
+                "defaults": {"unit": self.unit, "thresholds": self.thresholds, "mappings": self.mappings,
+                             "color": {"mode": "thresholds"}, "custom": self.custom, **self.defaults},
+                "overrides": self.overrides,
+            },
+            "options": self.options,
+            "targets": targets,
+            "transformations": self.transformations,
+        }
+
+
+def stat(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
+    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+               "colorMode": "background", "graphMode": "none", "textMode": "value_and_name", "justifyMode": "auto",
+               "orientation": "auto", **kw.pop("options", {})}
+    return Panel("stat", title, description, list(targets), options=options, **kw)
+
+
+def gauge(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
+    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+               "showThresholdMarkers": True, "showThresholdLabels": False}
+    return Panel("gauge", title, description, list(targets), options=options, **kw)
+
+
+def bargauge(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
+    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+               "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True, "minVizHeight": 16,
+               "minVizWidth": 0, "valueMode": "color", **kw.pop("options", {})}
+    return Panel("bargauge", title, description, list(targets), options=options, **kw)
+
+
+def timeseries(title: str, description: str, *targets: dict[str, Any], stack: bool = False,
+               threshold_line: bool = False, **kw: Any) -> Panel:
+    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
+              "spanNulls": False, "axisSoftMin": 0,
+              "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+              "thresholdsStyle": {"mode": "line+area" if threshold_line else "off"}}
+    options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True, "calcs": ["lastNotNull"]},
+               "tooltip": {"mode": "multi", "sort": "desc"}}
+    return Panel("timeseries", title, description, list(targets), custom=custom, options=options, **kw)
+
+
+def state_timeline(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
+    options = {"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
+               "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+               "tooltip": {"mode": "single", "sort": "none"}}
+    return Panel("state-timeline", title, description, list(targets), custom={"fillOpacity": 80, "lineWidth": 0},
+                 options=options, **kw)
+
+
+def table(title: str, description: str, *targets: dict[str, Any], hide: tuple[str, ...] = (),
+          rename: dict[str, str] | None = None, sort: tuple[str, bool] | None = None, **kw: Any) -> Panel:
+    """Instant queries merged into one row per label set; ``hide`` and ``rename`` name result columns."""
+    transformations: list[dict[str, Any]] = []
+    if len(targets) > 1:
+        transformations.append({"id": "merge", "options": {}})
+    hidden = {"Time": True, "__name__": True, "job": True, "instance": True, **dict.fromkeys(hide, True)}
+    transformations.append({"id": "organize", "options": {"excludeByName": hidden, "renameByName": rename or {},
+                                                          "indexByName": {}}})
+    if sort:
+        transformations.append({"id": "sortBy", "options": {"sort": [{"field": sort[0], "desc": sort[1]}]}})
+    options = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    custom = {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False, "filterable": True}
+    return Panel("table", title, description, list(targets), custom=custom, options=options,
+                 transformations=transformations, **kw)
+
+
+def column(name: str, **props: Any) -> dict[str, Any]:
+    """A field override for one column of a table (or one series)."""
+    properties = []
+    for key, value in props.items():
+        if key == "colour_cells":
+            properties.append({"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}})
+        elif key == "fixed_colour":
+            properties.append({"id": "color", "value": {"mode": "fixed", "fixedColor": value}})
+        else:
+            properties.append({"id": key, "value": value})
+    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
+
+
+@dataclass
+class Row:
+    title: str
+    panels: list[Panel]
+
+
+@dataclass
+class Dashboard:
+    uid: str
+    title: str
+    description: str
+    rows: list[Row]
+    time_from: str = "now-6h"
+    refresh: str = "1m"
+
+    def to_json(self) -> dict[str, Any]:
+        panels: list[dict[str, Any]] = []
+        next_id, y = 1, 0
+        for row in self.rows:
+            panels.append({"id": next_id, "type": "row", "title": row.title, "collapsed": False, "datasource": DS,
+                           "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+            next_id, y = next_id + 1, y + 1
+            x, line_height = 0, 0
+            for panel in row.panels:
+                if x + panel.w > 24:
+                    x, y, line_height = 0, y + line_height, 0
+                panels.append(panel.to_json(next_id, x, y))
+                next_id, x, line_height = next_id + 1, x + panel.w, max(line_height, panel.h)
+            y += line_height
+        return {
+            "uid": self.uid,
+            "title": self.title,
+            "description": self.description,
+            "tags": TAGS,
+            "editable": True,
+            "graphTooltip": 1,
+            "schemaVersion": SCHEMA_VERSION,
+            "version": 1,
+            "time": {"from": self.time_from, "to": "now"},
+            "timepicker": {},
+            "timezone": "browser",
+            "refresh": self.refresh,
+            "fiscalYearStartMonth": 0,
+            "liveNow": False,
+            "weekStart": "",
+            "links": [{"type": "dashboards", "tags": ["jfrog-exporter"], "asDropdown": True,
+                       "title": "JFrog dashboards", "includeVars": True, "keepTime": True, "icon": "external link",
+                       "targetBlank": False, "tooltip": "", "url": ""}],
+            "annotations": {"list": [{
+                "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
+                "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
+            }]},
+            "templating": {"list": [
+                {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+                 "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
+                 "regex": "", "skipUrlSync": False},
+                {"name": "target", "label": "JPD", "type": "query", "datasource": DS,
+                 "definition": "label_values(jfrog_up, target)",
+                 "query": {"query": "label_values(jfrog_up, target)", "refId": "PrometheusVariableQueryEditor"},
+                 "current": {}, "hide": 0, "includeAll": True, "multi": True, "options": [], "refresh": 2,
+                 "regex": "", "skipUrlSync": False, "sort": 1,
+                 "description": "The JFrog Platform Deployments the exporter watches (label target)"},
+            ]},
+            "panels": panels,
+        }
+
+
+# -- the dashboards ----------------------------------------------------------------------------------------------
+
+def _days(duration: str, seconds_of: Any) -> float:
+    return float(seconds_of(duration)) / 86400
+
+
+def overview(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+    p, s, e = t["platform"], t["storage"], t["exporter"]
+    used_ratio = f"jfrog_storage_filestore_used_bytes{{{T}}} / (jfrog_storage_filestore_size_bytes{{{T}}} > 0)"
+    alerts = 'ALERTS{alertname=~"Jfrog.*", target=~"$target|"}'
+    return Dashboard("jfrog-overview", "JFrog Platform Overview",
+                     "Health, license, storage and the exporter's own collection for every JPD the exporter watches.",
+                     [
+        Row("Platform", [
+            stat("JPD up", "1 when Artifactory answers its ping (/artifactory/api/system/ping).",
+                 q(f"max by (target) (jfrog_up{{{T}}})", "{{target}}"), mappings=UP_DOWN,
+                 thresholds=steps((RED, None), (GREEN, 1)), w=4, h=5),
+            stat("Ready", "1 when Artifactory's readiness probe (/artifactory/api/v1/system/readiness) answers OK.",
+                 q(f"max by (target) (jfrog_ready{{{T}}})", "{{target}}"),
+                 mappings=value_map({"0": ("NOT READY", RED), "1": ("READY", GREEN)}),
+                 thresholds=steps((RED, None), (GREEN, 1)), w=4, h=5),
+            stat("Unhealthy router services",
+                 "Services (on any node) that the router (/router/api/v1/system/health) does not report HEALTHY.",
+                 q(f"count by (target) (jfrog_router_service_healthy{{{T}}} == 0)"
+                   f" or count by (target) (jfrog_router_service_healthy{{{T}}}) * 0", "{{target}}"),
+                 thresholds=steps((GREEN, None), (RED, 1)), w=4, h=5),
+            stat("License days left",
+                 "Days until the first license of the JPD expires (the earliest node in HA). No value: the JPD "
+                 "reports no expiry date (Cloud, OSS).",
+                 q(f"min by (target) (jfrog_license_expiry_timestamp_seconds{{{T}}} - time()) / 86400",
+                   "{{target}}"),
+                 thresholds=steps((RED, None), (ORANGE, _days(p["license_expiry_critical"], seconds_of)),
+                                  (GREEN, _days(p["license_expiry_warning"], seconds_of))),
+                 defaults={"decimals": 0, "noValue": "no expiry"}, w=4, h=5),
+            table("JPDs", "Artifactory version and revision of every JPD.",
+                  q(f"max by (target, version, revision) (jfrog_artifactory_info{{{T}}})", instant=True, table=True),
+                  hide=("Value",), w=8, h=5),
+        ]),
+        Row("Router services", [
+            table("Router services", "Every service of every node as the router reports it; unhealthy ones first.",
+                  q(f"max by (target, node_id, service_id) (jfrog_router_service_healthy{{{T}}})", instant=True,
+                    table=True),
+                  rename={"Value": "Healthy"}, sort=("Healthy", False),
+                  overrides=[column("Healthy", mappings=value_map({"0": ("UNHEALTHY", RED), "1": ("HEALTHY", GREEN)}),
+                                    colour_cells=True)],
+                  thresholds=steps((RED, None), (GREEN, 1)), w=24, h=8),
+        ]),
+        Row("Storage", [
+            bargauge("Filestore used", "Used over total space of each filestore (/artifactory/api/storageinfo).",
+                     q(f"max by (target, storage_dir) ({used_ratio})", "{{target}} {{storage_dir}}"),
+                     unit="percentunit", defaults={"min": 0, "max": 1},
+                     thresholds=steps((GREEN, None), (ORANGE, s["filestore_used_warning"]),
+                                      (RED, s["filestore_used_critical"])), w=8, h=7),
+            timeseries("Storage used vs total", "Used and total space of the filestores of each JPD.",
+                       q(f"sum by (target) (jfrog_storage_filestore_used_bytes{{{T}}})", "{{target}} used"),
+                       q(f"sum by (target) (jfrog_storage_filestore_size_bytes{{{T}}})", "{{target}} total"),
+                       unit="bytes", w=16, h=7),
+        ]),
+        Row("Alerts", [
+            stat("Critical alerts firing", "JFrog alerts of severity critical that fire now.",
+                 q('count(ALERTS{alertname=~"Jfrog.*", alertstate="firing", severity="critical", '
+                   'target=~"$target|"}) or vector(0)', "critical"),
+                 thresholds=steps((GREEN, None), (RED, 1)), w=4, h=7),
+            stat("Warning alerts firing", "JFrog alerts of severity warning that fire now.",
+                 q('count(ALERTS{alertname=~"Jfrog.*", alertstate="firing", severity="warning", '
+                   'target=~"$target|"}) or vector(0)', "warning"),
+                 thresholds=steps((GREEN, None), (ORANGE, 1)), w=4, h=7),
+            table("Alerts", "JFrog alerts pending or firing now (alerts of the exporter itself have no JPD).",
+                  q(f"max by (alertname, severity, alertstate, target) ({alerts})", instant=True, table=True),
+                  hide=("Value",), sort=("severity", False),
+                  overrides=[column("severity", mappings=value_map({"critical": ("critical", RED),
+                                                                    "warning": ("warning", ORANGE)}),
+                                    colour_cells=True)], w=16, h=7),
+        ]),
+        Row("Exporter", [
+            table("Collectors",
+                  "Per JPD and collector: last run succeeded, age of the data and that age in collection intervals "
+                  f"(the stale alert fires above {e['collector_stale_factor']}).",
+                  q(f"max by (target, collector) (jfrog_exporter_collector_success{{{T}}})", instant=True,
+                    table=True),
+                  q(f"max by (target, collector) (time() - jfrog_exporter_collector_last_success_timestamp_seconds"
+                    f"{{{T}}})", instant=True, table=True),
+                  q(f"max by (target, collector) ((time() - jfrog_exporter_collector_last_success_timestamp_seconds"
+                    f"{{{T}}}) / jfrog_exporter_collector_interval_seconds{{{T}}})", instant=True, table=True),
+                  rename={"Value #A": "Success", "Value #B": "Data age", "Value #C": "Age / interval"},
+                  sort=("Success", False),
+                  overrides=[
+                      column("Success", mappings=value_map({"0": ("FAILING", RED), "1": ("OK", GREEN)}),
+                             colour_cells=True, thresholds=steps((RED, None), (GREEN, 1))),
+                      column("Data age", unit="s"),
+                      column("Age / interval", decimals=1, colour_cells=True,
+                             thresholds=steps((GREEN, None), (ORANGE, 1.5), (RED, e["collector_stale_factor"]))),
+                  ], w=12, h=9),
+            state_timeline("Collector success", "Whether the last run of each collector succeeded, over time.",
+                           q(f"min by (target, collector) (jfrog_exporter_collector_success{{{T}}})",
+                             "{{target}} {{collector}}"),
+                           mappings=value_map({"0": ("failing", RED), "1": ("ok", GREEN)}),
+                           thresholds=steps((RED, None), (GREEN, 1)), w=12, h=9),
+            timeseries("JFrog API requests by status code", "HTTP calls the exporter makes to each JPD.",
+                       q(f"sum by (target, code) (rate(jfrog_exporter_api_requests_total{{{T}}}[$__rate_interval]))",
+                         "{{target}} {{code}}"), unit="reqps", w=12, h=7),
+            timeseries("JFrog API latency (95th percentile)", "Latency of the exporter's calls, by route.",
+                       q("histogram_quantile(0.95, sum by (target, endpoint, le) "
+                         f"(rate(jfrog_exporter_api_request_duration_seconds_bucket{{{T}}}[$__rate_interval])))",
+                         "{{target}} {{endpoint}}"), unit="s", w=12, h=7),
+        ]),
+    ])
+
+
+def storage(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+    s = t["storage"]
+    window = s["filestore_trend_window"]
+    within = int(seconds_of(s["filestore_full_within"]))
+    used_ratio = f"jfrog_storage_filestore_used_bytes{{{T}}} / (jfrog_storage_filestore_size_bytes{{{T}}} > 0)"
+    by_repo = "target, repo, repo_type, package_type"
+    top_size = f"topk(20, max by ({by_repo}) (jfrog_storage_repo_used_bytes{{{T}}}))"
+    return Dashboard("jfrog-storage", "JFrog Storage",
+                     "Filestore usage and its trend, deduplication of binaries, and the largest and fastest-growing "
+                     "repositories (/artifactory/api/storageinfo).",
+                     [
+        Row("Filestore", [
+            gauge("Filestore used", "Used over total space of each filestore.",
+                  q(f"max by (target, storage_dir) ({used_ratio})", "{{target}} {{storage_dir}}"),
+                  unit="percentunit", defaults={"min": 0, "max": 1},
+                  thresholds=steps((GREEN, None), (ORANGE, s["filestore_used_warning"]),
+                                   (RED, s["filestore_used_critical"]))),
+            stat("Free space", "Free space of the filestores.",
+                 q(f"sum by (target) (jfrog_storage_filestore_free_bytes{{{T}}})", "{{target}}"), unit="bytes",
+                 options={"colorMode": "none"}),
+            stat("Filestore size", "Total space of the filestores.",
+                 q(f"sum by (target) (jfrog_storage_filestore_size_bytes{{{T}}})", "{{target}}"), unit="bytes",
+                 options={"colorMode": "none"}),
+            stat("Predicted full", f"When the filestore runs out of space if it keeps shrinking as in the last "
+                 f"{window} (a linear fit of the free space). No value: it is not filling up.",
+                 q(f"max by (target, storage_dir) (1000 * (time() + jfrog_storage_filestore_free_bytes{{{T}}}"
+                   f" / (-deriv(jfrog_storage_filestore_free_bytes{{{T}}}[{window}]) > 0)))",
+                   "{{target}} {{storage_dir}}"),
+                 unit="dateTimeAsIso", defaults={"noValue": "not filling up"}, options={"colorMode": "none"}),
+            timeseries("Filestore usage and trend",
+                       f"Used and total space, and the use predicted {s['filestore_full_within']} ahead from the "
+                       f"trend of the last {window}: the filling-up alert fires when the prediction passes the total.",
+                       q(f"sum by (target) (jfrog_storage_filestore_used_bytes{{{T}}})", "{{target}} used"),
+                       q(f"sum by (target) (jfrog_storage_filestore_size_bytes{{{T}}})", "{{target}} total"),
+                       q(f"sum by (target) (predict_linear(jfrog_storage_filestore_used_bytes{{{T}}}[{window}], "
+                         f"{within}))", f"{{{{target}}}} predicted in {s['filestore_full_within']}"),
+                       unit="bytes", w=24, h=8,
+                       overrides=[{"matcher": {"id": "byRegexp", "options": ".* predicted in .*"},
+                                   "properties": [{"id": "custom.lineStyle",
+                                                   "value": {"fill": "dash", "dash": [10, 10]}}]}]),
+        ]),
+        Row("Binaries and artifacts (deduplication)", [
+            stat("Binaries", "Binaries in the filestore (each stored once, however many artifacts use it).",
+                 q(f"max by (target) (jfrog_storage_binaries{{{T}}})", "{{target}}"), unit="short",
+                 options={"colorMode": "none"}, w=4, h=5),
+            stat("Artifacts", "Files in repositories.", q(f"max by (target) (jfrog_storage_artifacts{{{T}}})",
+                                                           "{{target}}"),
+                 unit="short", options={"colorMode": "none"}, w=4, h=5),
+            stat("Items", "Files and folders in repositories.",
+                 q(f"max by (target) (jfrog_storage_items{{{T}}})", "{{target}}"), unit="short",
+                 options={"colorMode": "none"}, w=4, h=5),
+            stat("Binaries size / artifacts size",
+                 "Size of the deduplicated binaries over the size of all artifacts, as the JPD reports it: the "
+                 "lower, the more deduplication saves.",
+                 q(f"max by (target) (jfrog_storage_optimization_ratio{{{T}}})", "{{target}}"),
+                 unit="percentunit", options={"colorMode": "none"}, w=6, h=5),
+            stat("Saved by deduplication", "Artifacts size minus binaries size.",
+                 q(f"max by (target) (jfrog_storage_artifacts_size_bytes{{{T}}}"
+                   f" - jfrog_storage_binaries_size_bytes{{{T}}})", "{{target}}"),
+                 unit="bytes", options={"colorMode": "none"}, w=6, h=5),
+            timeseries("Binaries vs artifacts size", "Deduplicated size in the filestore against the artifacts' size.",
+                       q(f"max by (target) (jfrog_storage_binaries_size_bytes{{{T}}})", "{{target}} binaries"),
+                       q(f"max by (target) (jfrog_storage_artifacts_size_bytes{{{T}}})", "{{target}} artifacts"),
+                       unit="bytes", w=12, h=8),
+            timeseries("Binaries, artifacts and items", "Counts over time.",
+                       q(f"max by (target) (jfrog_storage_binaries{{{T}}})", "{{target}} binaries"),
+                       q(f"max by (target) (jfrog_storage_artifacts{{{T}}})", "{{target}} artifacts"),
+                       q(f"max by (target) (jfrog_storage_items{{{T}}})", "{{target}} items"),
+                       unit="short", w=12, h=8),
+        ]),
+        Row("Repositories", [
+            table("Top repositories by size", "The 20 largest repositories, with their file counts.",
+                  q(top_size, instant=True, table=True),
+                  q(f"max by ({by_repo}) (jfrog_storage_repo_files{{{T}}}) and on (target, repo) {top_size}",
+                    instant=True, table=True),
+                  rename={"Value #A": "Used", "Value #B": "Files"}, sort=("Used", True),
+                  overrides=[column("Used", unit="bytes"), column("Files", unit="short")], w=12, h=10),
+            table("Top repositories by growth", "The 20 repositories that grew most over the dashboard's time range.",
+                  q(f"topk(20, max by ({by_repo}) (delta(jfrog_storage_repo_used_bytes{{{T}}}[$__range])))",
+                    instant=True, table=True),
+                  rename={"Value": "Growth"}, sort=("Growth", True), overrides=[column("Growth", unit="bytes")],
+                  w=12, h=10),
+            timeseries("Largest repositories over time", "Used space of the 10 largest repositories.",
+                       q(f"topk(10, max by (target, repo) (jfrog_storage_repo_used_bytes{{{T}}}))",
+                         "{{target}} {{repo}}"), unit="bytes", w=12, h=8),
+            bargauge("Used space by package type", "Space used by the repositories of each package type.",
+                     q(f"sum by (package_type) (jfrog_storage_repo_used_bytes{{{T}}})", "{{package_type}}"),
+                     unit="bytes", thresholds=steps((BLUE, None)), w=6, h=8),
+            bargauge("Used space by repository type", "Space used by local, remote (caches), federated, ... "
+                     "repositories.",
+                     q(f"sum by (repo_type) (jfrog_storage_repo_used_bytes{{{T}}})", "{{repo_type}}"),
+                     unit="bytes", thresholds=steps((BLUE, None)), w=6, h=8),
+        ]),
+    ])
+
+
+REPLICATION_COLOURS = {"ok": GREEN, "warn": ORANGE, "incomplete": ORANGE, "never_run": BLUE, "error": RED,
+                       "inconsistent": RED, "unknown": GREY}
+MEMBER_COLOURS = {"healthy": GREEN, "delayed": ORANGE, "full_sync_running": BLUE, "pending_full_sync": ORANGE,
+                  "out_of_sync": RED, "error": RED, "disabled": GREY, "not_available": GREY, "unknown": GREY}
+
+
+def _by_name_colours(colours: dict[str, str]) -> list[dict[str, Any]]:
+    return [column(name, fixed_colour=colour) for name, colour in colours.items()]
+
+
+def _status_column(name: str, colours: dict[str, str]) -> dict[str, Any]:
+    return column(name, mappings=value_map({k: (k, c) for k, c in colours.items()}), colour_cells=True)
+
+
+def replication_federation(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+    r, f = t["replication"], t["federation"]
+    max_age = seconds_of(r["max_age"])
+    rep_key = "target, repo, remote_url, remote_repo"
+    member = "target, repo, remote_repo, remote_url"
+    return Dashboard("jfrog-replication-federation", "JFrog Replication & Federation",
+                     "Replication status per repository and target, and the state, lag and backlog of federated "
+                     "repositories (Federation service or legacy federation).",
+                     [
+        Row("Replication", [
+            stat("Replication blocked", "Whether push or pull replication is blocked for the whole JPD "
+                 "(/artifactory/api/system/replications).",
+                 q(f"max by (target, direction) (jfrog_replication_blocked{{{T}}})", "{{target}} {{direction}}"),
+                 mappings=value_map({"0": ("allowed", GREEN), "1": ("BLOCKED", RED)}),
+                 thresholds=steps((GREEN, None), (RED, 1)), w=6, h=6),
+            bargauge("Replications by status", "Replicated repositories per status.",
+                     q(f"sum by (status) (jfrog_replication_status{{{T}}})", "{{status}}"),
+                     overrides=_by_name_colours(REPLICATION_COLOURS), w=9, h=6,
+                     options={"displayMode": "basic"}),
+            stat(f"Not completed for more than {r['max_age']}",
+                 f"Enabled replications whose last completion is older than {r['max_age']} (the alert's age).",
+                 q(f"count by (target) ((time() - jfrog_replication_last_completed_timestamp_seconds{{{T}}})"
+                   f" > {max_age:g} and on (target, repo) jfrog_replication_enabled{{{T}}} == 1)"
+                   f" or count by (target) (jfrog_replication_last_completed_timestamp_seconds{{{T}}}) * 0",
+                   "{{target}}"),
+                 thresholds=steps((GREEN, None), (ORANGE, 1)), w=9, h=6),
+            table("Replication status per repository",
+                  "Status of each replicated repository (/artifactory/api/replication/{repo}), how long ago it last "
+                  "completed, and whether its replication is enabled.",
+                  q(f"max by (target, repo, status) (jfrog_replication_status{{{T}}} == 1)", instant=True,
+                    table=True),
+                  q(f"max by (target, repo) (time() - jfrog_replication_last_completed_timestamp_seconds{{{T}}})",
+                    instant=True, table=True),
+                  q(f"max by (target, repo) (jfrog_replication_enabled{{{T}}})", instant=True, table=True),
+                  hide=("Value #A",), rename={"Value #B": "Last completed", "Value #C": "Enabled"},
+                  sort=("Last completed", True),
+                  overrides=[_status_column("status", REPLICATION_COLOURS),
+                             column("Last completed", unit="s", colour_cells=True,
+                                    thresholds=steps((GREEN, None), (ORANGE, max_age))),
+                             column("Enabled", mappings=value_map({"0": ("no", GREY), "1": ("yes", GREEN)}))],
+                  w=12, h=10),
+            table("Replication status per target",
+                  "Status of every replication target (multi-push: one row per target) and how long ago it last "
+                  "completed.",
+                  q(f"max by ({rep_key}, status) (jfrog_replication_target_status{{{T}}} == 1)", instant=True,
+                    table=True),
+                  q(f"max by ({rep_key}) (time() - jfrog_replication_target_last_completed_timestamp_seconds"
+                    f"{{{T}}})", instant=True, table=True),
+                  hide=("Value #A",), rename={"Value #B": "Last completed"}, sort=("Last completed", True),
+                  overrides=[_status_column("status", REPLICATION_COLOURS),
+                             column("Last completed", unit="s", colour_cells=True,
+                                    thresholds=steps((GREEN, None), (ORANGE, max_age)))],
+                  w=12, h=10),
+            timeseries("Replications not ok", "Replicated repositories in each status other than ok, over time.",
+                       q(f'sum by (target, status) (jfrog_replication_status{{{T}, status!="ok"}})',
+                         "{{target}} {{status}}"), unit="short", stack=True, w=24, h=7),
+        ]),
+        Row("Federation", [
+            stat("Federation service", "Which federation service the JPD runs: the Federation service (rtfs) or "
+                 "the legacy one.",
+                 q(f"max by (target, mode) (jfrog_federation_service_info{{{T}}})", "{{target}}: {{mode}}"),
+                 options={"textMode": "name", "colorMode": "none"}, w=6, h=6),
+            stat("Inconsistent federated repositories", "Count from /artifactory/api/federation/inconsistentRepos.",
+                 q(f"max by (target) (jfrog_federation_inconsistent_repos{{{T}}})", "{{target}}"),
+                 thresholds=steps((GREEN, None), (RED, 1)), w=6, h=6),
+            stat("Failed binary tasks", "Binary transfers to members that failed, over all federated repositories.",
+                 q(f"sum by (target) (jfrog_federation_failed_binary_tasks{{{T}}})", "{{target}}"),
+                 thresholds=steps((GREEN, None), (RED, 1)), w=6, h=6),
+            bargauge("Federations by state", "Federations per state (Federation service state summary only).",
+                     q(f"sum by (state) (jfrog_federation_federations{{{T}}})", "{{state}}"),
+                     overrides=_by_name_colours({"HEALTHY": GREEN, "DELAYED": ORANGE, "PENDING_FS": ORANGE,
+                                                 "FULL_SYNC_RUNNING": BLUE, "ERROR": RED, "DISABLED": GREY,
+                                                 "NOT_AVAILABLE": GREY}),
+                     options={"displayMode": "basic"}, w=6, h=6),
+            bargauge("Members by state", "Federation members per state, both services mapped onto one set.",
+                     q(f"sum by (status) (jfrog_federation_member_status{{{T}}})", "{{status}}"),
+                     overrides=_by_name_colours(MEMBER_COLOURS), options={"displayMode": "basic"}, w=8, h=10),
+            table("Federation members", "Every member of every federated repository: state, lag and queued events.",
+                  q(f"max by ({member}, status) (jfrog_federation_member_status{{{T}}} == 1)", instant=True,
+                    table=True),
+                  q(f"max by ({member}) (jfrog_federation_lag_seconds{{{T}}})", instant=True, table=True),
+                  q(f"max by ({member}) (jfrog_federation_queued_events{{{T}}})", instant=True, table=True),
+                  hide=("Value #A",), rename={"Value #B": "Lag", "Value #C": "Queued events"}, sort=("Lag", True),
+                  overrides=[_status_column("status", MEMBER_COLOURS),
+                             column("Lag", unit="s", colour_cells=True,
+                                    thresholds=steps((GREEN, None), (RED, seconds_of(f["max_lag"])))),
+                             column("Queued events", unit="short")],
+                  w=16, h=10),
+            timeseries("Federation lag (top 20)", f"How far members lag behind; the alert fires above {f['max_lag']}.",
+                       q(f"topk(20, max by ({member}) (jfrog_federation_lag_seconds{{{T}}}))",
+                         "{{target}} {{repo}} → {{remote_repo}} at {{remote_url}}"),
+                       unit="s", threshold_line=True,
+                       thresholds=steps((GREEN, None), (RED, seconds_of(f["max_lag"]))), w=12, h=8),
+            timeseries("Queued events (top 20)", "Events waiting to be sent to each member.",
+                       q(f"topk(20, max by ({member}) (jfrog_federation_queued_events{{{T}}}))",
+                         "{{target}} {{repo}} → {{remote_repo}} at {{remote_url}}"), unit="short", w=12, h=8),
+            table("Failed binary tasks per repository",
+                  "From /artifactory/api/federation/binaries/failures/list, largest first.",
+                  q(f"max by (target, repo) (jfrog_federation_failed_binary_tasks{{{T}}})", instant=True, table=True),
+                  rename={"Value": "Failed tasks"}, sort=("Failed tasks", True),
+                  overrides=[column("Failed tasks", colour_cells=True, thresholds=steps((GREEN, None), (RED, 1)))],
+                  w=12, h=8),
+            timeseries("Inconsistent repositories and failed binary tasks",
+                       "Both counts over time: they should stay at zero.",
+                       q(f"max by (target) (jfrog_federation_inconsistent_repos{{{T}}})",
+                         "{{target}} inconsistent repositories"),
+                       q(f"sum by (target) (jfrog_federation_failed_binary_tasks{{{T}}})",
+                         "{{target}} failed binary tasks"), unit="short", w=12, h=8),
+        ]),
+    ])
+
+
+PUD_COLOURS = {"running": BLUE, "finished": GREEN, "stopped": ORANGE, "error": RED, "never_run": GREY, "unknown": GREY}
+
+
+def maintenance(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+    m = t["maintenance"]
+    gc_types = _alerts_module().GC_TASK_TYPES
+    progress = (f"max by (target) (jfrog_pud_directories_processed{{{T}}})"
+                f" / max by (target) (jfrog_pud_directories{{{T}}} > 0)")
+    return Dashboard("jfrog-maintenance", "JFrog Maintenance",
+                     "Prune Unreferenced Data, cleanup policies, garbage collection and background tasks.",
+                     [
+        Row("Prune Unreferenced Data", [
+            table("PUD", "State of the PUD process (/artifactory/api/system/storage/prune/status), dry run or not, "
+                  "when it started and last reported, and its progress.",
+                  q(f"max by (target, status) (jfrog_pud_status{{{T}}} == 1)", instant=True, table=True),
+                  q(f"max by (target) (jfrog_pud_dry_run{{{T}}})", instant=True, table=True),
+                  q(f"max by (target) (jfrog_pud_started_timestamp_seconds{{{T}}}) * 1000", instant=True, table=True),
+                  q(f"max by (target) (jfrog_pud_last_updated_timestamp_seconds{{{T}}}) * 1000", instant=True,
+                    table=True),
+                  q(progress, instant=True, table=True),
+                  hide=("Value #A",),
+                  rename={"Value #B": "Dry run", "Value #C": "Started", "Value #D": "Last update",
+                          "Value #E": "Directories processed"},
+                  overrides=[_status_column("status", PUD_COLOURS),
+                             column("Dry run", mappings=value_map({"0": ("no", GREY), "1": ("dry run", BLUE)})),
+                             column("Started", unit="dateTimeAsIso"), column("Last update", unit="dateTimeAsIso"),
+                             column("Directories processed", unit="percentunit")],
+                  w=24, h=6),
+            bargauge("PUD progress", "Filestore directories processed of all to process (\"87 of 256\").",
+                     q(progress, "{{target}}"), unit="percentunit", defaults={"min": 0, "max": 1},
+                     thresholds=steps((BLUE, None)), w=8, h=6),
+            stat("Reclaimed by PUD", "Bytes the current or last PUD run has freed.",
+                 q(f"max by (target) (jfrog_pud_cleaned_bytes{{{T}}})", "{{target}}"), unit="bytes",
+                 options={"colorMode": "none"}, w=8, h=6),
+            stat("Binaries cleaned and processed", "Unreferenced binaries removed, and binaries examined.",
+                 q(f"max by (target) (jfrog_pud_binaries_cleaned{{{T}}})", "{{target}} cleaned"),
+                 q(f"max by (target) (jfrog_pud_binaries_processed{{{T}}})", "{{target}} processed"),
+                 unit="short", options={"colorMode": "none"}, w=8, h=6),
+            timeseries("Reclaimed bytes over time", "Bytes freed by the PUD run as it progresses.",
+                       q(f"max by (target) (jfrog_pud_cleaned_bytes{{{T}}})", "{{target}}"), unit="bytes", w=12, h=7),
+            timeseries("PUD progress over time", "Share of the filestore directories processed.",
+                       q(progress, "{{target}}"), unit="percentunit", defaults={"min": 0, "max": 1}, w=12, h=7),
+        ]),
+        Row("Cleanup policies", [
+            table("Cleanup policies", "Package and release bundle cleanup policies: enabled, and their maximum run "
+                  "time (empty: unlimited).",
+                  q(f"max by (target, kind, policy) (jfrog_cleanup_policy_enabled{{{T}}})", instant=True, table=True),
+                  q(f"max by (target, kind, policy) (jfrog_cleanup_policy_max_duration_seconds{{{T}}})", instant=True,
+                    table=True),
+                  rename={"Value #A": "Enabled", "Value #B": "Max duration"},
+                  overrides=[column("Enabled", mappings=value_map({"0": ("disabled", GREY), "1": ("enabled", GREEN)}),
+                                    colour_cells=True),
+                             column("Max duration", unit="s")],
+                  w=24, h=8),
+        ]),
+        Row("Garbage collection and background tasks", [
+            stat("Garbage collection", "Whether a garbage-collection task runs now.",
+                 q(f"max by (target) (jfrog_gc_running{{{T}}})", "{{target}}"),
+                 mappings=value_map({"0": ("idle", GREEN), "1": ("RUNNING", BLUE)}), w=6, h=6),
+            stat("Garbage collection running for", f"Since the running garbage collection started; the alert fires "
+                 f"above {m['gc_max_duration']}.",
+                 q(f"max by (target) (time() - jfrog_background_task_oldest_running_started_timestamp_seconds"
+                   f'{{{T}, task_type=~"{gc_types}"}})', "{{target}}"),
+                 unit="s", defaults={"noValue": "not running"},
+                 thresholds=steps((GREEN, None), (ORANGE, seconds_of(m["gc_max_duration"]))), w=6, h=6),
+            state_timeline("Garbage collection over time", "When garbage collection ran.",
+                           q(f"max by (target) (jfrog_gc_running{{{T}}})", "{{target}}"),
+                           mappings=value_map({"0": ("idle", GREY), "1": ("running", BLUE)}), w=12, h=6),
+            timeseries("Background tasks by state", "Background tasks (/artifactory/api/tasks) in each state.",
+                       q(f"sum by (target, state) (jfrog_background_tasks{{{T}}})", "{{target}} {{state}}"),
+                       unit="short", stack=True, w=12, h=8),
+            table("Background tasks", "Tasks by type and state (zero counts hidden).",
+                  q(f"sum by (target, task_type, state) (jfrog_background_tasks{{{T}}}) > 0", instant=True,
+                    table=True),
+                  rename={"Value": "Tasks"}, sort=("Tasks", True), w=12, h=8),
+        ]),
+    ])
+
+
+def workers(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+    w = t["workers"]
+    failed = f'jfrog_worker_executions_total{{{T}, status=~"{w["failed_status_regex"]}"}}'
+    runs = f"jfrog_worker_executions_total{{{T}}}"
+    window = w["failure_window"]
+
+    def ratio(by: str, rng: str, func: str) -> str:
+        # Workers without any failed execution get 0, not an empty result.
+        total = f"sum by ({by}) ({func}({runs}[{rng}]))"
+        return f"(sum by ({by}) ({func}({failed}[{rng}])) or {total} * 0) / {total}"
+
+    def quantile(level: float) -> dict[str, Any]:
+        return q(f"histogram_quantile({level}, sum by (target, worker, le) "
+                 f"(rate(jfrog_worker_execution_duration_seconds_bucket{{{T}}}[$__rate_interval])))",
+                 f"{{{{target}}}} {{{{worker}}}} p{round(level * 100)}")
+
+    return Dashboard("jfrog-workers", "JFrog Workers",
+                     "Executions of JFrog Workers from their history, failures, durations, resource limits and the "
+                     "synthetic probe.",
+                     [
+        Row("Executions", [
+            stat("Enabled workers", "Workers that are enabled.",
+                 q(f"sum by (target) (jfrog_worker_enabled{{{T}}})", "{{target}}"), options={"colorMode": "none"},
+                 w=6, h=5),
+            stat("Executions", "Executions in the dashboard's time range.",
+                 q(f"sum by (target) (increase({runs}[$__range]))", "{{target}}"), unit="short",
+                 defaults={"decimals": 0}, options={"colorMode": "none"}, w=6, h=5),
+            stat("Failure ratio", "Failed executions over all executions in the dashboard's time range.",
+                 q(ratio("target", "$__range", "increase"), "{{target}}"), unit="percentunit",
+                 thresholds=steps((GREEN, None), (RED, w["failure_ratio"])), w=6, h=5),
+            stat("Probe", "Whether the exporter's synthetic execution of the probe worker (GENERIC_EVENT) succeeds.",
+                 q(f"max by (target, worker) (jfrog_worker_probe_success{{{T}}})", "{{target}} {{worker}}"),
+                 mappings=value_map({"0": ("FAILING", RED), "1": ("OK", GREEN)}),
+                 thresholds=steps((RED, None), (GREEN, 1)), w=6, h=5),
+            timeseries("Executions by status", "Executions per minute, by status.",
+                       q(f"sum by (target, status) (rate({runs}[$__rate_interval])) * 60", "{{target}} {{status}}"),
+                       unit="opm", stack=True, w=12, h=8),
+            timeseries("Failure ratio by worker",
+                       f"Failed over all executions in the last {window}; the alert fires above "
+                       f"{round(w['failure_ratio'] * 100, 2):g}%.",
+                       q(ratio("target, worker", window, "rate"), "{{target}} {{worker}}"),
+                       unit="percentunit", threshold_line=True, defaults={"min": 0, "max": 1},
+                       thresholds=steps((GREEN, None), (RED, w["failure_ratio"])), w=12, h=8),
+            timeseries("Execution duration percentiles", "50th, 90th and 99th percentile of the execution time, "
+                       "from the histogram of the history entries.",
+                       quantile(0.5), quantile(0.9), quantile(0.99), unit="s", w=12, h=8),
+            bargauge("Limit usage of the last execution",
+                     "CPU time, memory and duration of each worker's last execution over its limits; the platform "
+                     "stops an execution at its limit.",
+                     q(f"max by (target, worker, resource) (jfrog_worker_limit_usage_ratio{{{T}}})",
+                       "{{target}} {{worker}} {{resource}}"),
+                     unit="percentunit", defaults={"min": 0, "max": 1},
+                     thresholds=steps((GREEN, None), (ORANGE, 0.75), (RED, w["limit_usage"])), w=12, h=8),
+        ]),
+        Row("Workers and probe", [
+            table("Workers", "Every worker, its action, whether it is enabled and when it last executed.",
+                  q(f"max by (target, worker, action) (jfrog_worker_enabled{{{T}}})", instant=True, table=True),
+                  q(f"max by (target, worker) (jfrog_worker_last_execution_timestamp_seconds{{{T}}}) * 1000",
+                    instant=True, table=True),
+                  rename={"Value #A": "Enabled", "Value #B": "Last execution"}, sort=("Last execution", True),
+                  overrides=[column("Enabled", mappings=value_map({"0": ("disabled", GREY), "1": ("enabled", GREEN)}),
+                                    colour_cells=True),
+                             column("Last execution", unit="dateTimeAsIso")],
+                  w=12, h=9),
+            timeseries("Probe latency", "How long the synthetic execution took, as the exporter saw it.",
+                       q(f"max by (target, worker) (jfrog_worker_probe_duration_seconds{{{T}}})",
+                         "{{target}} {{worker}}"), unit="s", w=12, h=9),
+            state_timeline("Probe success", "The synthetic execution's result over time.",
+                           q(f"max by (target, worker) (jfrog_worker_probe_success{{{T}}})", "{{target}} {{worker}}"),
+                           mappings=value_map({"0": ("failing", RED), "1": ("ok", GREEN)}),
+                           thresholds=steps((RED, None), (GREEN, 1)), w=24, h=5),
+        ]),
+    ])
+
+
+#: file name -> dashboard builder
+DASHBOARDS = {
+    "overview.json": overview,
+    "storage.json": storage,
+    "replication-federation.json": replication_federation,
+    "maintenance.json": maintenance,
+    "workers.json": workers,
+}
+
+
+def render(thresholds_path: Path | None = None) -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    alerts = _alerts_module()
+    thresholds = alerts.load_thresholds(thresholds_path or alerts.THRESHOLDS)
+    return {name: json.dumps(build(thresholds, alerts.duration_seconds).to_json(), indent=2, ensure_ascii=False) + "\n"
+            for name, build in DASHBOARDS.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--thresholds", type=Path, help="thresholds file (default: alerts/src/thresholds.yaml)")
+    parser.add_argument("--out", type=Path, default=HERE, help="directory of the dashboards (default: %(default)s)")
+    parser.add_argument("--check", action="store_true", help="only report whether the dashboards are up to date")
+    args = parser.parse_args(argv)
+    try:
+        files = render(args.thresholds)
+    except (ValueError, OSError) as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return 2
+    stale = [name for name, text in files.items()
+             if not (args.out / name).is_file() or (args.out / name).read_text() != text]
+    if args.check:
+        for name in stale:
+            print(f"{args.out / name} is out of date: run python dashboards/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (args.out / name).write_text(files[name])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
