@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--token", help=f"the access token to require (default {DEFAULT_TOKEN!r})")
     simulate.add_argument("--user", help=f"the user for basic auth (default {DEFAULT_USER!r})")
     simulate.add_argument("--password", help=f"the password for basic auth (default {DEFAULT_PASSWORD!r})")
+    simulate.add_argument("--scale", type=int, metavar="REPOS",
+                          help="repositories of the large scenario (default 10000); the rest grows with it")
     simulate.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
     simulate.add_argument("--fault", action="append", default=[], metavar="ROUTE=KIND",
                           help="inject a fault on the routes matching ROUTE (a glob) until cleared; KIND is one of: "
@@ -289,7 +291,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"jfrog-exporter: --fault: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    state = SimState(scenarios.build(args.scenario), credentials=credentials, latency_ms=args.latency_ms,
+    try:
+        scenario = scenarios.build(args.scenario, scale=args.scale)
+    except ValueError as exc:
+        print(f"jfrog-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    state = SimState(scenario, credentials=credentials, latency_ms=args.latency_ms,
                      faults=injected)
     runner, bound = await start(state, host, port)
     print(f"simulated JPD ({args.scenario}: {state.scenario.description}) on http://{host}:{bound}", flush=True)

@@ -34,6 +34,9 @@ EXPECTED = {
 #: families a failed health run replaces on purpose (the JPD is reported down, the rest stays)
 HEALTH_PARTIAL = {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy"}
 
+#: settings that make a collector call every endpoint on back-to-back runs
+SETTINGS_FOR = {"activity": {"activity": {"settle": 0}}}
+
 #: the scenario where each collector has data to lose
 SCENARIO_FOR = {
     "replication": "replication",
@@ -41,6 +44,20 @@ SCENARIO_FOR = {
     "maintenance": "maintenance",
     "workers": "workers",
 }
+
+
+def _expected(collector: str, kind: str) -> Outcome:
+    # Artifactory answers an empty Open Metrics body when metrics are disabled on the JPD.
+    if collector == "openmetrics" and kind == "empty":
+        return Outcome.UNSUPPORTED
+    return EXPECTED[kind]
+
+
+def _also_acceptable(collector: str, kind: str) -> set[Outcome]:
+    # Half an Open Metrics text cut right after a line feed is still a valid, shorter exposition.
+    if collector == "openmetrics" and kind == "truncated_json":
+        return {Outcome.SUCCESS}
+    return set()
 
 
 def _glob(template: str) -> str:
@@ -66,10 +83,13 @@ async def test_fault_on_every_endpoint(sim, collector: str, kind: str, caplog: p
     if scenario not in SCENARIOS:
         scenario = "healthy"
     url, state = await sim.start(scenario)
-    target = make_target(url, timeout="0.5s", retries=1, max_response_bytes=1024 * 1024)
+    target = make_target(url, timeout="0.5s", retries=1, max_response_bytes=1024 * 1024,
+                         collectors=SETTINGS_FOR.get(collector, {}))
     engine = Engine([target], only=[collector])
     try:
-        assert await engine.run_collector("sim", collector) in (Outcome.SUCCESS, Outcome.UNSUPPORTED)
+        # Two runs: collectors that start from a watermark make their full set of calls from the second on.
+        for _ in range(2):
+            assert await engine.run_collector("sim", collector) in (Outcome.SUCCESS, Outcome.UNSUPPORTED)
         before = _series(engine, "sim", collector)
         routes = sorted({_glob(endpoint) for endpoint, _ in engine.targets["sim"].client.stats.counts})
         state.faults[:] = [Fault(route=r, kind=kind, seconds=5.0 if kind == "slow_body" else 2.0, size=4 << 20)
@@ -78,10 +98,17 @@ async def test_fault_on_every_endpoint(sim, collector: str, kind: str, caplog: p
         with caplog.at_level(logging.WARNING, logger="exporter"):
             first = await engine.run_collector("sim", collector)
             second = await engine.run_collector("sim", collector)
-        assert first == EXPECTED[kind], engine.store.run("sim", collector).reason
+        expected = _expected(collector, kind)
+        if first is Outcome.SUCCESS and Outcome.SUCCESS in _also_acceptable(collector, kind):
+            return  # a body that is still valid data after the fault (see _also_acceptable)
+        if expected is Outcome.UNSUPPORTED:
+            # The documents define this answer as "the feature is off": nothing to keep, not an error.
+            assert first is second is Outcome.UNSUPPORTED, engine.store.run("sim", collector).reason
+            return
+        assert first == expected, engine.store.run("sim", collector).reason
         assert second == first
         run = engine.store.run("sim", collector)
-        assert run.runs[EXPECTED[kind]] == 2 and run.consecutive_failures == 2
+        assert run.runs[expected] == 2 and run.consecutive_failures == 2
         assert run.reason, "a failure says what happened"
         # One warning for the change, not one per run.
         failures = [r for r in caplog.records if "failed:" in r.getMessage()]

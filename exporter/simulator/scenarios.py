@@ -247,10 +247,12 @@ def large(now: float | None = None, repos: int = 10_000) -> Scenario:
     scenario.name = "large"
     scenario.description = f"{repos:,} repositories"
     scenario.repos = large_repos(repos)
-    replication_data.populate_large(scenario, today_midnight(now))
-    federation_data.populate_large(scenario)
-    workers_data.populate_large(scenario, now)
-    security_data.populate_large(scenario, today_midnight(now))
+    # Everything grows with the repositories (at 10,000: 2,000 replicated, 500 federated, 200 workers),
+    # so the benchmarks can show how cost scales.
+    replication_data.populate_large(scenario, today_midnight(now), count=repos // 5)
+    federation_data.populate_large(scenario, count=max(1, repos // 20))
+    workers_data.populate_large(scenario, now, count=max(2, repos // 50))
+    security_data.populate_large(scenario, today_midnight(now), users=repos // 2, tokens=repos * 3 // 10)
     return scenario
 
 
@@ -271,9 +273,14 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
 }
 
 
-def build(name: str, now: float | None = None) -> Scenario:
+def build(name: str, now: float | None = None, scale: int | None = None) -> Scenario:
+    """The named scenario; ``scale`` sets the number of repositories of ``large``."""
     try:
         factory = SCENARIOS[name]
     except KeyError:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+    if scale is not None:
+        if name != "large":
+            raise ValueError("--scale applies to the large scenario only")
+        return large(now, repos=scale)
     return factory(now)
