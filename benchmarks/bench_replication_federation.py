@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import simulator  # noqa: E402
 from exporter.client import JfrogClient  # noqa: E402
 from exporter.collectors.registry import COLLECTORS  # noqa: E402
 from exporter.config import AuthConfig, TargetConfig  # noqa: E402
@@ -55,39 +54,10 @@ class Cycle:
         return self.wall / self.bound if self.bound else float("inf")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _simulator(latency_ms: float) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "simulate", "--scenario", "large", "--latency-ms", str(latency_ms),
-         "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/-/simulator", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("the simulator did not start")
-            time.sleep(0.1)
+    with simulator("large", "--latency-ms", str(latency_ms), "--log-level", "warning") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def _server_requests(http: httpx.AsyncClient, url: str) -> int:

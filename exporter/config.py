@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from exporter.collectors.base import CollectorSettings, Duration
+from exporter.collectors.base import CollectorSettings, Duration, check_patterns
 from exporter.collectors.registry import COLLECTORS
 
 log = logging.getLogger(__name__)
@@ -177,12 +177,7 @@ class RepoFilter(BaseModel):
     @field_validator("include", "exclude")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
-        return patterns
+        return check_patterns(patterns)
 
     @model_validator(mode="after")
     def _compile(self) -> RepoFilter:

@@ -50,6 +50,16 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def check_patterns(patterns: list[str]) -> list[str]:
+    """Validate regular expressions from the configuration, naming the one that does not compile."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return patterns
+
+
 class CollectorSettings(BaseModel):
     """Per-target settings every collector accepts; collectors may extend it."""
 

@@ -32,7 +32,7 @@ from prometheus_client.core import Metric
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from exporter.client import CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings
+from exporter.collectors.base import Collector, CollectorSettings, check_patterns
 from exporter.metrics import MetricSet
 from exporter.openmetrics_parser import Body, Family, parse_body
 
@@ -70,15 +70,6 @@ H = {
 }
 
 
-def _compile(patterns: list[str]) -> list[str]:
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
-    return patterns
-
-
 class OpenMetricsSettings(CollectorSettings):
     """``include``/``exclude``: regular expressions matched against the whole family or sample name."""
 
@@ -93,7 +84,7 @@ class OpenMetricsSettings(CollectorSettings):
     @field_validator("include", "exclude")
     @classmethod
     def _patterns(cls, patterns: list[str]) -> list[str]:
-        return _compile(patterns)
+        return check_patterns(patterns)
 
     @model_validator(mode="after")
     def _compile_patterns(self) -> OpenMetricsSettings:
