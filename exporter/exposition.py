@@ -9,7 +9,7 @@ the health collector therefore never re-renders 40,000 storage series.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.core import Metric
@@ -26,6 +26,7 @@ class RenderedFamily:
     type: str
     documentation: str
     samples: bytes
+    series: int
 
 
 def _escape_label(value: str) -> str:
@@ -45,7 +46,7 @@ def _sample_lines(metric: Metric) -> bytes:
 
 def render_families(families: Iterable[Metric]) -> list[RenderedFamily]:
     """Sample lines of each family, shared by both formats."""
-    return [RenderedFamily(f.name, f.type, f.documentation, _sample_lines(f)) for f in families]
+    return [RenderedFamily(f.name, f.type, f.documentation, _sample_lines(f), len(f.samples)) for f in families]
 
 
 def _header(family: RenderedFamily, openmetrics: bool) -> str:
@@ -63,8 +64,8 @@ def _header(family: RenderedFamily, openmetrics: bool) -> str:
     return f"# HELP {name} {doc}\n# TYPE {name} {typ}\n"
 
 
-def assemble(groups: Iterable[Iterable[RenderedFamily]], openmetrics: bool = False) -> bytes:
-    """One block per family name, in order of first appearance; ``# EOF`` ends OpenMetrics."""
+def assemble_chunks(groups: Iterable[Iterable[RenderedFamily]], openmetrics: bool = False) -> Iterator[bytes]:
+    """The payload in pieces: one block per family name, in order of first appearance."""
     blocks: dict[str, tuple[RenderedFamily, list[bytes]]] = {}
     for group in groups:
         for family in group:
@@ -73,10 +74,13 @@ def assemble(groups: Iterable[Iterable[RenderedFamily]], openmetrics: bool = Fal
                 blocks[family.name] = (family, [family.samples])
             else:
                 block[1].append(family.samples)
-    parts: list[bytes] = []
     for first, chunks in blocks.values():
-        parts.append(_header(first, openmetrics).encode())
-        parts.extend(chunks)
+        yield _header(first, openmetrics).encode()
+        yield from chunks
     if openmetrics:
-        parts.append(b"# EOF\n")
-    return b"".join(parts)
+        yield b"# EOF\n"
+
+
+def assemble(groups: Iterable[Iterable[RenderedFamily]], openmetrics: bool = False) -> bytes:
+    """The whole payload; ``# EOF`` ends OpenMetrics."""
+    return b"".join(assemble_chunks(groups, openmetrics))

@@ -125,8 +125,7 @@ class Engine:
     def _within_cap(self, target: str, name: str, families: list[Metric]) -> list[Metric]:
         """Keep the target under its series cap so one huge JPD cannot blow up Prometheus."""
         cap = self.targets[target].config.max_series
-        others = sum(len(f.samples) for c in self.targets[target].collectors if c != name
-                     for f in self.store.families(target, c))
+        others = sum(self.store.series(target, c) for c in self.targets[target].collectors if c != name)
         budget = max(0, cap - others)
         total = sum(len(f.samples) for f in families)
         if total <= budget:

@@ -9,16 +9,18 @@ sending bytes.
 from __future__ import annotations
 
 import gzip
+import io
 import platform
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.client import SUCCESSFUL_OUTCOMES, Outcome
-from exporter.exposition import RenderedFamily, assemble, render_families
+from exporter.exposition import RenderedFamily, assemble, assemble_chunks, render_families
 from exporter.metrics import MetricSet, merge_families
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -48,19 +50,26 @@ class RunRecord:
 class Payload:
     """One rendering of every snapshot; a scrape never sees half of one.
 
-    The text format (what Prometheus asks for) and its gzip are made when the
-    payload is built; OpenMetrics on the first request that asks for it.
+    Its gzip (what Prometheus asks for) is made when the payload is built,
+    streamed from the rendered chunks; the plain text and OpenMetrics are
+    assembled on the first request that asks for them.
     """
 
     generation: int
     groups: list[list[RenderedFamily]]
-    text: bytes
     text_gzip: bytes
     rendered_at: float
     render_seconds: float
     series: int
+    _text: bytes | None = None
     _openmetrics: bytes | None = None
     _openmetrics_gzip: bytes | None = None
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = assemble(self.groups)
+        return self._text
 
     @property
     def openmetrics(self) -> bytes:
@@ -80,7 +89,7 @@ class Payload:
 
 class SnapshotStore:
     def __init__(self) -> None:
-        self._families: dict[tuple[str, str], list[Metric]] = {}
+        # Only the rendered form is kept: it is what is served, and a fraction of the size of Metric objects.
         self._rendered: dict[tuple[str, str], list[RenderedFamily]] = {}
         self._runs: dict[tuple[str, str], RunRecord] = {}
         self._extra_sources: list[Callable[[], Iterable[Metric]]] = []
@@ -90,7 +99,6 @@ class SnapshotStore:
     # -- writing ---------------------------------------------------------
     def register(self, target: str, collector: str, interval: float) -> None:
         self._runs[(target, collector)] = RunRecord(interval=interval, base_interval=interval)
-        self._families.setdefault((target, collector), [])
         self._rendered.setdefault((target, collector), [])
 
     def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
@@ -121,13 +129,11 @@ class SnapshotStore:
         if outcome in SUCCESSFUL_OUTCOMES:
             run.last_success = now
             run.consecutive_failures = 0
-            self._families[key] = families or []
-            self._rendered[key] = rendered if rendered is not None else render_families(self._families[key])
+            self._rendered[key] = rendered if rendered is not None else render_families(families or [])
         else:
             run.consecutive_failures += 1
             if partial:
                 names = {f.name for f in partial}
-                self._families[key] = [f for f in self._families[key] if f.name not in names] + partial
                 self._rendered[key] = [f for f in self._rendered[key] if f.name not in names] + \
                     render_families(partial)
         self.generation += 1
@@ -141,7 +147,12 @@ class SnapshotStore:
         return self._runs[(target, collector)]
 
     def families(self, target: str, collector: str) -> list[Metric]:
-        return self._families.get((target, collector), [])
+        """The current data of one collector, parsed back from its rendering (for tools and tests)."""
+        rendered = self._rendered.get((target, collector), [])
+        return list(text_string_to_metric_families(assemble([rendered]).decode())) if rendered else []
+
+    def series(self, target: str, collector: str) -> int:
+        return sum(f.series for f in self._rendered.get((target, collector), []))
 
     def all_ran(self) -> bool:
         return all(run.last_run is not None for run in self._runs.values())
@@ -195,16 +206,22 @@ class SnapshotStore:
 
 
 def render_groups(generation: int, groups: list[list[RenderedFamily]]) -> Payload:
-    """Assemble the text payload and compress it (safe in a worker thread: groups are immutable)."""
+    """Compress the text payload (safe in a worker thread: groups are immutable)."""
     started = time.perf_counter()
-    text = assemble(groups)
-    text_gzip = gzip.compress(text, compresslevel=5)
     return Payload(
         generation=generation,
         groups=groups,
-        text=text,
-        text_gzip=text_gzip,
+        text_gzip=gzip_chunks(assemble_chunks(groups)),
         rendered_at=time.time(),
         render_seconds=time.perf_counter() - started,
-        series=sum(f.samples.count(b"\n") for g in groups for f in g),
+        series=sum(f.series for g in groups for f in g),
     )
+
+
+def gzip_chunks(chunks: Iterable[bytes]) -> bytes:
+    """gzip without first joining the chunks into one large text."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=5, mtime=0) as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+    return out.getvalue()
