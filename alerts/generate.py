@@ -65,6 +65,13 @@ SCHEMA: dict[str, Any] = {
         "failure_min_executions": "number", "failure_for": "duration", "limit_usage": "ratio",
         "limit_for": "duration", "probe_for": "duration",
     },
+    "security": {
+        "certificate_expiry_warning": "duration", "certificate_expiry_critical": "duration",
+        "certificate_expiry_for": "duration", "certificate_expired_for": "duration",
+        "access_token_expiry_warning": "duration", "access_token_expiry_for": "duration",
+    },
+    "activity": {"truncated_window": "duration", "truncated_for": "duration"},
+    "openmetrics": {"ignored_drop_reasons": "states", "dropped_window": "duration", "dropped_for": "duration"},
 }
 
 
@@ -406,6 +413,95 @@ def _workers(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
     ]
 
 
+def _security(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
+    s = t["security"]
+    left = "jfrog_certificate_expiry_timestamp_seconds - time()"
+    # Who the certificate was issued to and by, for the annotations; max by: one series per certificate even
+    # when several exporters watch the JPD.
+    issuer = ("* on (target, alias) group_left (issued_to, issued_by)\n"
+              "max by (target, alias, issued_to, issued_by) (jfrog_certificate_info)")
+    warn, crit = (seconds_expr(duration_seconds(s[k])) for k in ("certificate_expiry_warning",
+                                                                  "certificate_expiry_critical"))
+    cert = "TLS certificate {{ $labels.alias }} (issued to {{ $labels.issued_to }} by {{ $labels.issued_by }})"
+    expiring_summary = ("TLS certificate {{ $labels.alias }} of JPD {{ $labels.target }} expires in "
+                        "{{ $value | humanizeDuration }}")
+    expiring_description = (
+        f"{cert} installed on JPD {{{{ $labels.target }}}} expires in {{{{ $value | humanizeDuration }}}}. "
+        "Remote repositories that use it as client certificate fail to connect once it has expired: install "
+        "the renewed certificate under the same alias."
+    )
+    token_left = "jfrog_access_token_soonest_expiry_timestamp_seconds - time()"
+    token_warn = seconds_expr(duration_seconds(s["access_token_expiry_warning"]))
+    return [
+        r.alert("JfrogCertificateExpiring", f"(\n  {left} < {warn}\nand\n  {left} >= {crit}\n)\n{issuer}",
+                s["certificate_expiry_for"], "warning", expiring_summary, expiring_description),
+        r.alert("JfrogCertificateExpiring", f"(\n  {left} < {crit}\nand\n  {left} > 0\n)\n{issuer}",
+                s["certificate_expiry_for"], "critical", expiring_summary, expiring_description),
+        r.alert(
+            "JfrogCertificateExpired", f"(time() - jfrog_certificate_expiry_timestamp_seconds >= 0)\n{issuer}",
+            s["certificate_expired_for"], "critical",
+            "TLS certificate {{ $labels.alias }} of JPD {{ $labels.target }} has expired",
+            f"{cert} installed on JPD {{{{ $labels.target }}}} expired {{{{ $value | humanizeDuration }}}} ago. "
+            "Remote repositories that use it as client certificate fail to connect: install the renewed "
+            "certificate under the same alias, or delete it if nothing uses it any more.",
+        ),
+        r.alert(
+            "JfrogAccessTokenExpiring", f"{token_left} < {token_warn}", s["access_token_expiry_for"], "warning",
+            "An access token of {{ $labels.subject }} on JPD {{ $labels.target }} expires in "
+            "{{ $value | humanizeDuration }}",
+            "The next access token of {{ $labels.subject_kind }} {{ $labels.subject }} on JPD {{ $labels.target }} "
+            "expires in {{ $value | humanizeDuration }}. Whatever uses it (CI pipelines, integrations) fails with "
+            "401 afterwards: refresh it or create a new one and replace it where it is used.",
+        ),
+        r.alert(
+            "JfrogAccessTokensExpiringSoon", 'jfrog_access_tokens{expiry="lt_7d"} > 0', s["access_token_expiry_for"],
+            "warning",
+            "Access tokens of {{ $labels.subject_kind }} subjects on JPD {{ $labels.target }} expiring within 7 days: "
+            "{{ $value }}",
+            "{{ $value }} access tokens of {{ $labels.subject_kind }} subjects on JPD {{ $labels.target }} expire "
+            "within 7 days (the exporter's bucket lt_7d). JfrogAccessTokenExpiring names the subjects whose tokens "
+            "expire first; the Access Tokens page of the JPD lists them all.",
+        ),
+    ]
+
+
+#: the value of an increase() (extrapolated, so rarely a whole number) as a count in an annotation
+ABOUT = '{{ $value | printf "%.0f" }}'
+
+
+def _activity(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
+    a = t["activity"]
+    window = a["truncated_window"]
+    return [
+        r.alert(
+            "JfrogActivityWindowsTruncated",
+            f"increase(jfrog_activity_truncated_windows_total[{window}]) > 0", a["truncated_for"], "warning",
+            "Activity counters of JPD {{ $labels.target }} miss {{ $labels.kind }} artifacts",
+            f"In the last {window}, about {ABOUT} AQL windows of kind {{{{ $labels.kind }}}} on JPD "
+            "{{ $labels.target }} were full (max_results items) even at one millisecond: "
+            "jfrog_artifacts_{{ $labels.kind }}_total misses some of their items. Raise "
+            "collectors.activity.max_results.",
+        ),
+    ]
+
+
+def _openmetrics(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
+    o = t["openmetrics"]
+    window = o["dropped_window"]
+    ignored = "|".join(o["ignored_drop_reasons"])
+    return [
+        r.alert(
+            "JfrogOpenMetricsSamplesDropped",
+            f'increase(jfrog_openmetrics_dropped_samples_total{{reason!~"{ignored}"}}[{window}]) > 0',
+            o["dropped_for"], "warning",
+            "Open Metrics of {{ $labels.service }} on JPD {{ $labels.target }} lose samples ({{ $labels.reason }})",
+            f"The exporter dropped about {ABOUT} samples of the Open Metrics of service {{{{ $labels.service }}}} "
+            f"on JPD {{{{ $labels.target }}}} in the last {window}, for reason {{{{ $labels.reason }}}}: those "
+            "vendor series are missing from its /metrics.",
+        ),
+    ]
+
+
 #: rule file name -> (group name, rules of the group)
 FILES: dict[str, tuple[str, Callable[[dict[str, Any], Rules], list[dict[str, Any]]]]] = {
     "exporter.yaml": ("jfrog-exporter", _exporter),
@@ -415,6 +511,9 @@ FILES: dict[str, tuple[str, Callable[[dict[str, Any], Rules], list[dict[str, Any
     "federation.yaml": ("jfrog-federation", _federation),
     "maintenance.yaml": ("jfrog-maintenance", _maintenance),
     "workers.yaml": ("jfrog-workers", _workers),
+    "security.yaml": ("jfrog-security", _security),
+    "activity.yaml": ("jfrog-activity", _activity),
+    "openmetrics.yaml": ("jfrog-openmetrics", _openmetrics),
 }
 
 

@@ -725,6 +725,191 @@ def workers(t: dict[str, Any], seconds_of: Any) -> Dashboard:
     ])
 
 
+TOKEN_BUCKET_COLOURS = {"expired": GREY, "lt_7d": RED, "7d_to_30d": ORANGE, "gt_30d": GREEN, "never": BLUE}
+USER_STATUS_COLOURS = {"enabled": GREEN, "disabled": GREY, "locked": RED, "invited": BLUE, "unknown": GREY}
+
+
+def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+    s, e, o = t["security"], t["exporter"], t["openmetrics"]
+    cert_left = f"(jfrog_certificate_expiry_timestamp_seconds{{{T}}} - time()) / 86400"
+    cert_days = steps((RED, None), (ORANGE, _days(s["certificate_expiry_critical"], seconds_of)),
+                      (GREEN, _days(s["certificate_expiry_warning"], seconds_of)))
+    token_days = steps((ORANGE, None), (GREEN, _days(s["access_token_expiry_warning"], seconds_of)))
+    ignored = "|".join(o["ignored_drop_reasons"])
+    top_downloaded = (f"topk(20, sum by (target, repo) (increase(jfrog_artifacts_downloaded_total{{{T}}}"
+                      "[$__range])))")
+
+    def per_repo(metric: str, what: str) -> Panel:
+        return timeseries(f"Artifacts {what} per minute (top 10 repositories)",
+                          f"Files {what} per minute in the 10 busiest repositories, from AQL (collector activity: "
+                          "counting starts when the exporter starts).",
+                          q(f"topk(10, sum by (target, repo) (rate({metric}{{{T}}}[$__rate_interval]))) * 60",
+                            "{{target}} {{repo}}"), unit="short", w=12, h=8)
+
+    return Dashboard("jfrog-security-activity", "JFrog Security & Activity",
+                     "TLS certificates, access tokens, users and groups, artifacts created and downloaded per "
+                     "repository, and the passthrough of the JPD's own Open Metrics.",
+                     [
+        Row("TLS certificates", [
+            stat("Certificates", "TLS certificates installed on the JPD (/artifactory/api/system/security/"
+                 "certificates).",
+                 q(f"count by (target) (jfrog_certificate_info{{{T}}})", "{{target}}"),
+                 options={"colorMode": "none"}, w=4, h=6),
+            stat("Expired certificates", "Installed certificates whose validUntil has passed; the expired-certificate "
+                 "alert fires for each.",
+                 q(f"count by (target) (jfrog_certificate_expiry_timestamp_seconds{{{T}}} - time() <= 0)"
+                   f" or count by (target) (jfrog_certificate_expiry_timestamp_seconds{{{T}}}) * 0", "{{target}}"),
+                 thresholds=steps((GREEN, None), (RED, 1)), w=4, h=6),
+            stat("Soonest certificate expiry (days)",
+                 "Days until the first certificate that has not expired yet expires; "
+                 f"the alert fires below {s['certificate_expiry_warning']} (critical below "
+                 f"{s['certificate_expiry_critical']}).",
+                 q(f"min by (target) ({cert_left} > 0)", "{{target}}"),
+                 defaults={"decimals": 1, "noValue": "none valid"}, thresholds=cert_days, w=4, h=6),
+            table("Installed certificates", "Every installed certificate: alias, who it was issued to and by, its "
+                  "expiry and the days left (negative: expired). Soonest first.",
+                  q(f"max by (target, alias, issued_to, issued_by) (jfrog_certificate_info{{{T}}})", instant=True,
+                    table=True),
+                  q(f"min by (target, alias) ({cert_left})", instant=True, table=True),
+                  q(f"max by (target, alias) (jfrog_certificate_expiry_timestamp_seconds{{{T}}}) * 1000",
+                    instant=True, table=True),
+                  hide=("Value #A",), rename={"Value #B": "Days left", "Value #C": "Expires"},
+                  sort=("Days left", False),
+                  overrides=[column("Days left", decimals=1, colour_cells=True, thresholds=cert_days),
+                             column("Expires", unit="dateTimeAsIso")],
+                  w=12, h=6),
+        ]),
+        Row("Access tokens", [
+            stat("Tokens expiring within 7 days", "Access tokens whose expiry is less than 7 days away (bucket "
+                 "lt_7d), all subjects.",
+                 q(f'sum by (target) (jfrog_access_tokens{{{T}, expiry="lt_7d"}})', "{{target}}"),
+                 thresholds=steps((GREEN, None), (ORANGE, 1)), w=4, h=7),
+            stat("Exporter token days left",
+                 "Days until the token the exporter uses for the JPD expires (from its JWT); the "
+                 f"alert fires below {e['token_expiry_warning']} (critical below {e['token_expiry_critical']}). No "
+                 "value: a reference token or basic authentication, whose expiry the exporter cannot read.",
+                 q(f"min by (target) (jfrog_exporter_token_expiry_timestamp_seconds{{{T}}} - time()) / 86400",
+                   "{{target}}"),
+                 defaults={"decimals": 1, "noValue": "unknown expiry"},
+                 thresholds=steps((RED, None), (ORANGE, _days(e["token_expiry_critical"], seconds_of)),
+                                  (GREEN, _days(e["token_expiry_warning"], seconds_of))), w=4, h=7),
+            bargauge("Tokens by expiry", "Access tokens (/access/api/v1/tokens) by time left until they expire.",
+                     q(f"sum by (expiry) (jfrog_access_tokens{{{T}}})", "{{expiry}}"),
+                     overrides=_by_name_colours(TOKEN_BUCKET_COLOURS), options={"displayMode": "basic"}, w=6, h=7),
+            bargauge("Tokens by subject kind", "Access tokens of users, groups, services and nodes.",
+                     q(f"sum by (subject_kind) (jfrog_access_tokens{{{T}}})", "{{subject_kind}}"),
+                     thresholds=steps((BLUE, None)), options={"displayMode": "basic"}, w=5, h=7),
+            table("Tokens by subject kind and expiry", "Counts per subject kind and expiry bucket.",
+                  q(f"sum by (target, subject_kind, expiry) (jfrog_access_tokens{{{T}}})", instant=True, table=True),
+                  rename={"Value": "Tokens"},
+                  overrides=[_status_column("expiry", TOKEN_BUCKET_COLOURS)], w=5, h=7),
+            timeseries("Tokens by expiry over time", "Access tokens in each expiry bucket, by subject kind.",
+                       q(f"sum by (target, subject_kind, expiry) (jfrog_access_tokens{{{T}}})",
+                         "{{target}} {{subject_kind}} {{expiry}}"), unit="short", w=12, h=8),
+            table("Soonest expiring subjects",
+                  "The subjects whose next token expires first (at most collectors.security.token_subjects, expired "
+                  f"tokens left out); the alert fires below {s['access_token_expiry_warning']}.",
+                  q(f"min by (target, subject, subject_kind) ((jfrog_access_token_soonest_expiry_timestamp_seconds"
+                    f"{{{T}}} - time()) / 86400)", instant=True, table=True),
+                  q(f"min by (target, subject, subject_kind) (jfrog_access_token_soonest_expiry_timestamp_seconds"
+                    f"{{{T}}}) * 1000", instant=True, table=True),
+                  rename={"Value #A": "Days left", "Value #B": "Next expiry"}, sort=("Days left", False),
+                  overrides=[column("Days left", decimals=1, colour_cells=True, thresholds=token_days),
+                             column("Next expiry", unit="dateTimeAsIso")],
+                  w=12, h=8),
+        ]),
+        Row("Users and groups", [
+            stat("Users", "Users of the JPD (/access/api/v2/users).",
+                 q(f"sum by (target) (jfrog_users{{{T}}})", "{{target}}"), options={"colorMode": "none"}, w=4, h=6),
+            stat("Groups", "Groups of the JPD (/access/api/v2/groups).",
+                 q(f"max by (target) (jfrog_groups{{{T}}})", "{{target}}"), options={"colorMode": "none"}, w=4, h=6),
+            stat("User list complete", "Whether the user and group lists were read to the end; truncated: they have "
+                 "more pages than collectors.security.max_pages and the counts are lower bounds.",
+                 q(f"max by (target) (jfrog_users_truncated{{{T}}})", "{{target}}"),
+                 mappings=value_map({"0": ("complete", GREEN), "1": ("TRUNCATED", ORANGE)}),
+                 thresholds=steps((GREEN, None), (ORANGE, 1)), w=4, h=6),
+            bargauge("Users by status", "Enabled, disabled, locked and invited users.",
+                     q(f"sum by (status) (jfrog_users{{{T}}})", "{{status}}"),
+                     overrides=_by_name_colours(USER_STATUS_COLOURS), options={"displayMode": "basic"}, w=6, h=6),
+            bargauge("Users by realm", "Where users come from: internal, LDAP, SAML, ...",
+                     q(f"sum by (realm) (jfrog_users{{{T}}})", "{{realm}}"),
+                     thresholds=steps((BLUE, None)), options={"displayMode": "basic"}, w=6, h=6),
+            table("Users by realm and status", "User counts per realm and status.",
+                  q(f"sum by (target, realm, status) (jfrog_users{{{T}}}) > 0", instant=True, table=True),
+                  rename={"Value": "Users"}, sort=("Users", True),
+                  overrides=[_status_column("status", USER_STATUS_COLOURS)], w=12, h=8),
+            timeseries("Users by status over time", "Users in each status.",
+                       q(f"sum by (target, status) (jfrog_users{{{T}}})", "{{target}} {{status}}"),
+                       unit="short", w=12, h=8),
+        ]),
+        Row("Activity", [
+            stat("Artifacts created", "Files created in the dashboard's time range (collector activity, optional).",
+                 q(f"sum by (target) (increase(jfrog_artifacts_created_total{{{T}}}[$__range]))", "{{target}}"),
+                 unit="short", defaults={"decimals": 0}, options={"colorMode": "none"}, w=6, h=5),
+            stat("Artifacts downloaded", "Files downloaded in the dashboard's time range; a file downloaded several "
+                 "times between two runs of the collector counts once.",
+                 q(f"sum by (target) (increase(jfrog_artifacts_downloaded_total{{{T}}}[$__range]))", "{{target}}"),
+                 unit="short", defaults={"decimals": 0}, options={"colorMode": "none"}, w=6, h=5),
+            stat("Counted up to", "How far behind now the activity counters are (the collector's settle time plus "
+                 "its interval when all is well).",
+                 q(f"max by (target, kind) (time() - jfrog_activity_watermark_timestamp_seconds{{{T}}})",
+                   "{{target}} {{kind}}"),
+                 unit="s", options={"colorMode": "none"}, w=6, h=5),
+            stat("Truncated windows", "AQL windows that were full even at one millisecond in the dashboard's time "
+                 "range: activity in them is missing from the counters.",
+                 q(f"sum by (target, kind) (increase(jfrog_activity_truncated_windows_total{{{T}}}[$__range]))",
+                   "{{target}} {{kind}}"),
+                 unit="short", defaults={"decimals": 0}, thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=5),
+            per_repo("jfrog_artifacts_created_total", "created"),
+            per_repo("jfrog_artifacts_downloaded_total", "downloaded"),
+            table("Most downloaded repositories", "The 20 repositories with the most downloaded files in the "
+                  "dashboard's time range, and the files created in them.",
+                  q(top_downloaded, instant=True, table=True),
+                  q(f"sum by (target, repo) (increase(jfrog_artifacts_created_total{{{T}}}[$__range]))"
+                    f" and on (target, repo) {top_downloaded}", instant=True, table=True),
+                  rename={"Value #A": "Downloaded", "Value #B": "Created"}, sort=("Downloaded", True),
+                  overrides=[column("Downloaded", unit="short", decimals=0),
+                             column("Created", unit="short", decimals=0)],
+                  w=12, h=9),
+            table("Repositories with the most uploads", "The 20 repositories with the most files created in the "
+                  "dashboard's time range.",
+                  q(f"topk(20, sum by (target, repo) (increase(jfrog_artifacts_created_total{{{T}}}[$__range])))",
+                    instant=True, table=True),
+                  rename={"Value": "Created"}, sort=("Created", True),
+                  overrides=[column("Created", unit="short", decimals=0)], w=12, h=9),
+        ]),
+        Row("Open Metrics passthrough", [
+            stat("Open Metrics", "Whether each service publishes its own metrics for the exporter to re-expose "
+                 "(collector openmetrics, optional). Disabled: the JPD answers an empty body or has no endpoint.",
+                 q(f"max by (target, service) (jfrog_openmetrics_enabled{{{T}}})", "{{target}} {{service}}"),
+                 mappings=value_map({"0": ("disabled", GREY), "1": ("enabled", GREEN)}),
+                 thresholds=steps((GREY, None), (GREEN, 1)), w=6, h=6),
+            stat("Series re-exposed", "Vendor series from the last metrics body of each service.",
+                 q(f"max by (target, service) (jfrog_openmetrics_series{{{T}}})", "{{target}} {{service}}"),
+                 unit="short", options={"colorMode": "none"}, w=6, h=6),
+            stat("Retyped families", "Vendor families re-exposed untyped because their samples cannot be valid under "
+                 "the declared type.",
+                 q(f"max by (target, service) (jfrog_openmetrics_retyped_families{{{T}}})", "{{target}} {{service}}"),
+                 unit="short", thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=6),
+            stat("Samples dropped unexpectedly", f"Samples dropped in the last {o['dropped_window']} for another "
+                 f"reason than {' or '.join(o['ignored_drop_reasons'])}; the alert fires above 0.",
+                 q(f"sum by (target, service) (increase(jfrog_openmetrics_dropped_samples_total{{{T}, "
+                   f'reason!~"{ignored}"}}[{o["dropped_window"]}]))', "{{target}} {{service}}"),
+                 unit="short", defaults={"decimals": 0}, thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=6),
+            timeseries("Dropped samples by reason", "Vendor samples not re-exposed per second, by reason: "
+                       "unparseable, duplicate, filtered (include/exclude), series_limit (max_series), reserved_name "
+                       "(jfrog_ prefix), name_conflict.",
+                       q(f"sum by (target, service, reason) (rate(jfrog_openmetrics_dropped_samples_total{{{T}}}"
+                         "[$__rate_interval]))", "{{target}} {{service}} {{reason}}"),
+                       unit="cps", w=12, h=8),
+            timeseries("Series re-exposed over time", "Vendor series per service; a drop to 0 means the service "
+                       "stopped publishing.",
+                       q(f"max by (target, service) (jfrog_openmetrics_series{{{T}}})", "{{target}} {{service}}"),
+                       unit="short", w=12, h=8),
+        ]),
+    ])
+
+
 #: file name -> dashboard builder
 DASHBOARDS = {
     "overview.json": overview,
@@ -732,6 +917,7 @@ DASHBOARDS = {
     "replication-federation.json": replication_federation,
     "maintenance.json": maintenance,
     "workers.json": workers,
+    "security-activity.json": security_activity,
 }
 
 

@@ -29,6 +29,7 @@ import yaml
 
 from exporter.collectors.registry import COLLECTORS
 from exporter.simulator.scenarios import SCENARIOS
+from exporter.simulator.security_data import SERVICE_ID as SECURITY_SERVICE_ID
 from tests.prometheus import PrometheusServer, prometheus_server
 from tests.support import REPO, Process, ensure_prometheus, exporter, free_port, simulator
 from tests.test_dashboards import (
@@ -79,6 +80,10 @@ def test_thresholds_drive_the_rules(tmp_path: Path) -> None:
             "https://git.example.net/ops/jfrog/runbook.md",
         "exporter_selector: 'job=\"jfrog-exporter\"'": "exporter_selector: 'job=\"jfrog\", env=\"prod\"'",
         "member_alert_states: [error, disabled, pending_full_sync, out_of_sync]": "member_alert_states: [error]",
+        "certificate_expiry_warning: 30d": "certificate_expiry_warning: 45d",
+        "access_token_expiry_warning: 7d": "access_token_expiry_warning: 14d",
+        "ignored_drop_reasons: [filtered, duplicate]": "ignored_drop_reasons: [filtered, duplicate, series_limit]",
+        "truncated_window: 1h": "truncated_window: 6h",
     }
     for old, new in changes.items():
         assert old in source, old
@@ -93,6 +98,12 @@ def test_thresholds_drive_the_rules(tmp_path: Path) -> None:
     assert "< 60 * 86400" in generated["JfrogLicenseExpiring/warning"]["expr"]
     assert generated["JfrogExporterDown/critical"]["expr"] == 'up{job="jfrog", env="prod"} == 0'
     assert 'status=~"error"' in generated["JfrogFederationMemberUnhealthy/warning"]["expr"]
+    assert "< 45 * 86400" in generated["JfrogCertificateExpiring/warning"]["expr"]
+    assert "< 45 * 86400" not in generated["JfrogCertificateExpiring/critical"]["expr"]
+    assert "< 14 * 86400" in generated["JfrogAccessTokenExpiring/warning"]["expr"]
+    assert 'reason!~"filtered|duplicate|series_limit"' in generated["JfrogOpenMetricsSamplesDropped/warning"]["expr"]
+    assert "[6h]" in generated["JfrogActivityWindowsTruncated/warning"]["expr"]
+    assert "In the last 6h," in generated["JfrogActivityWindowsTruncated/warning"]["annotations"]["description"]
     assert generated["JfrogDown/critical"]["annotations"]["runbook_url"] == \
         "https://git.example.net/ops/jfrog/runbook.md#jfrogdown"
     # The shipped files are untouched, and --check tells them apart from the changed thresholds.
@@ -108,6 +119,10 @@ def test_thresholds_drive_the_rules(tmp_path: Path) -> None:
     (("failure_ratio: 0.1", "failure_ratio: 10"), "workers.failure_ratio: 10 is not a ratio"),
     (("  blocked_for: 30m\n", "  blocked_for: 30m\n  blokced_for: 1h\n"), "replication.blokced_for: unknown key"),
     (("  probe_for: 5m\n", ""), "workers.probe_for: missing"),
+    (("certificate_expired_for: 10m", "certificate_expired_for: ten minutes"),
+     "security.certificate_expired_for: 'ten minutes' is not a duration"),
+    (("ignored_drop_reasons: [filtered, duplicate]", "ignored_drop_reasons: filtered"),
+     "openmetrics.ignored_drop_reasons: expected a non-empty list of lower-case state names"),
     (("member_alert_states: [error, disabled, pending_full_sync, out_of_sync]", "member_alert_states: [ERROR]"),
      "federation.member_alert_states: expected a non-empty list of lower-case state names"),
 ])
@@ -196,20 +211,27 @@ class Situation:
     settings: tuple[tuple[str, str, Any], ...] = ()  # (collector, key, value)
     share: str | None = None  # use the simulator of another situation
     optional: tuple[str, ...] = ()  # also run where registered
+    simulator_args: tuple[str, ...] = ()  # more arguments of `jfrog-exporter simulate`
 
 
 #: target name -> what it is; the target is named after its situation
 SITUATIONS: dict[str, Situation] = {
-    "healthy": Situation("healthy", ("health", "storage"),
-                         optional=("replication", "federation", "maintenance", "workers", "security")),
-    "degraded": Situation("degraded", ("health", "storage")),
+    # Not security: the healthy scenario has an expired certificate and tokens about to expire (see "token").
+    # The activity counters count from the first run on, without waiting for late rows.
+    "healthy": Situation("healthy", ("health", "storage"), (("activity", "settle", 0),),
+                         optional=("replication", "federation", "maintenance", "workers", "activity", "openmetrics")),
+    # Its JPD also sends broken lines and a family named jfrog_up in its Open Metrics.
+    "degraded": Situation("degraded", ("health", "storage"), optional=("openmetrics",)),
     "down": Situation(None, ("health", "storage")),
     # Its simulator is stopped once the exporter has collected from it.
     "stale": Situation("healthy", ("health", "storage")),
     # Starts healthy and becomes degraded (96 % full) once Prometheus has scraped it: the filestore fills up.
     "filling": Situation("healthy", ("health", "storage")),
-    # The exporter reads this JPD with a JWT that expires in two days.
+    # The exporter reads this JPD with a JWT that expires in two days. The healthy scenario's security data has
+    # an expired certificate and tokens in every expiry bucket.
     "token": Situation("healthy", ("health", "security")),
+    # 50 users, 30 tokens, 20 certificates: expired ones, and one expiring in 13 to 14 days.
+    "certificates": Situation("large", ("health", "security"), simulator_args=("--scale", "100")),
     "replication": Situation("replication", ("health", "replication")),
     "federation-rtfs": Situation("federation-rtfs", ("health", "federation")),
     # The per-repository status (queued events) is optional on the legacy service.
@@ -224,7 +246,7 @@ SITUATIONS: dict[str, Situation] = {
 #: where the data of each collector's metrics is meant to be
 COLLECTOR_SITUATION = {"exporter": "healthy", "health": "healthy", "storage": "healthy", "replication": "replication",
                        "federation": "federation-rtfs", "maintenance": "maintenance", "workers": "workers",
-                       "security": "token"}
+                       "security": "token", "activity": "healthy", "openmetrics": "healthy"}
 #: queries meant for other situations than their collector's: (pattern in the query, situations)
 QUERY_SITUATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ALERTS{", ("degraded",)),
@@ -234,7 +256,8 @@ QUERY_SITUATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 #: rules whose metrics are meant for another situation than their collector's
 RULE_SITUATIONS = {"JfrogPudError": "maintenance-pud-error", "JfrogWorkerProbeFailing": "workers-probe-failing",
-                   "JfrogFilestoreFillingUp": "filling", "JfrogNotReady": "degraded", "JfrogDown": "down"}
+                   "JfrogFilestoreFillingUp": "filling", "JfrogNotReady": "degraded", "JfrogDown": "down",
+                   "JfrogOpenMetricsSamplesDropped": "degraded"}
 GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "1h"}
 TOKEN_LIFETIME = 2 * 86400
 INTERVAL = "2s"
@@ -263,6 +286,13 @@ FIRES: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
     ("JfrogPudError", "warning"): ("maintenance-pud-error", {}),
     ("JfrogWorkerFailureRatioHigh", "warning"): ("workers", {"worker": "notify-on-create"}),
     ("JfrogWorkerProbeFailing", "warning"): ("workers-probe-failing", {"worker": "cleanup-trigger"}),
+    ("JfrogCertificateExpired", "critical"): ("token", {"alias": "expired-client", "issued_to": "JFrog",
+                                                        "issued_by": "Some_CA"}),
+    ("JfrogCertificateExpiring", "warning"): ("certificates", {"alias": "cert-02"}),
+    ("JfrogAccessTokenExpiring", "warning"): ("token", {"subject": f"{SECURITY_SERVICE_ID}/users/ci-bot",
+                                                        "subject_kind": "user"}),
+    ("JfrogAccessTokensExpiringSoon", "warning"): ("token", {"subject_kind": "user", "expiry": "lt_7d"}),
+    ("JfrogOpenMetricsSamplesDropped", "warning"): ("degraded", {"service": "artifactory", "reason": "unparseable"}),
 }
 #: alerts no simulated situation holds: the promtool unit tests cover them
 NOT_SIMULATED = {
@@ -271,7 +301,19 @@ NOT_SIMULATED = {
     ("JfrogGarbageCollectionRunningLong", "warning"): "the maintenance scenario's garbage collection runs for "
                                                       "25 minutes, under the threshold",
     ("JfrogWorkerNearLimit", "warning"): "no scenario keeps a worker's last execution above 90 % of a limit",
+    ("JfrogCertificateExpiring", "critical"): "no scenario has a certificate expiring within 7 days",
+    ("JfrogActivityWindowsTruncated", "warning"): "needs max_results items created or downloaded within one "
+                                                  "millisecond; the simulated activity is steady",
 }
+#: (alert, severity, situation): quiet there although the situation has the alert's data; the healthy JPD
+#: raises no alert at all (test_healthy_jpd_raises_no_alert)
+QUIET: tuple[tuple[str, str, str], ...] = (
+    # Certificates valid for 90 and 200 days and one expired 30 days ago: an expired one is not "expiring".
+    ("JfrogCertificateExpiring", "warning", "token"),
+    ("JfrogCertificateExpiring", "critical", "token"),
+    # Expired 3 and 20 days ago, the next one expires in 13 to 14 days.
+    ("JfrogCertificateExpiring", "critical", "certificates"),
+)
 
 
 def _jwt(expires: float) -> str:
@@ -337,7 +379,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 urls[name] = sims[spec.share].url
                 continue
             extra = ("--token", jwt) if name == "token" else ()
-            sims[name] = stack.enter_context(simulator(tmp, spec.scenario, *extra))
+            sims[name] = stack.enter_context(simulator(tmp, spec.scenario, *spec.simulator_args, *extra))
             urls[name] = sims[name].url
         config = tmp / "exporter.yaml"
         config.write_text(_config(urls))
@@ -455,9 +497,32 @@ def test_alert_is_pending_or_firing_where_meant(live: Live, alert: str, severity
         assert "{{" not in text and "<no value>" not in text, text
         if situation is not None:
             assert situation in text, f"{key} does not name the JPD: {text}"
-        for label in ("repo", "worker", "service_id", "direction", "collector"):
+        for label in ("repo", "worker", "service_id", "direction", "collector", "alias", "issued_to", "issued_by",
+                      "subject", "subject_kind", "service", "reason"):
             if label in labels:
                 assert labels[label] in annotations["description"], f"the description does not name {label}: {text}"
+
+
+@pytest.mark.parametrize(("alert", "severity", "situation"), QUIET, ids=[f"{a}/{s}:{t}" for a, s, t in QUIET])
+def test_alert_stays_quiet_where_meant(live: Live, alert: str, severity: str, situation: str) -> None:
+    reason = _missing(situation)
+    if reason:
+        pytest.skip(f"situation {situation!r}: {reason}")
+    rule = next(r for r in rules() if r.get("alert") == alert and r["labels"]["severity"] == severity)
+    for metric, matchers in selectors(rule["expr"]):
+        inner = ", ".join([*(f'{label}{op}"{value}"' for label, op, value in matchers), f'target="{situation}"'])
+        live.wait(lambda q=f"{metric}{{{inner}}}": live.prom.query(q), f"data for {metric} ({situation})")
+
+    def last_evaluation() -> str:
+        return str(next(r for r in live.prom.rules()
+                        if r["name"] == alert and r["labels"]["severity"] == severity)["lastEvaluation"])
+
+    # Evaluated again now that the data is there.
+    before = last_evaluation()
+    live.wait(lambda: last_evaluation() != before, f"an evaluation of {alert} ({severity})")
+    active = [a["labels"] for a in live.prom.alerts() if a["labels"]["alertname"] == alert
+              and a["labels"]["severity"] == severity and a["labels"].get("target") == situation]
+    assert active == []
 
 
 def test_healthy_jpd_raises_no_alert(live: Live) -> None:
