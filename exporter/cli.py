@@ -26,7 +26,7 @@ from exporter.config import (
     load_config,
     parse_listen,
 )
-from exporter.scheduler import Engine
+from exporter.scheduler import CollectionThread, Engine
 from exporter.server import build_app
 from exporter.simulator import scenarios
 from exporter.simulator.core import (
@@ -231,10 +231,15 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def start_exporter(config: ExporterConfig, only: list[str] | None = None) -> tuple[Engine, web.AppRunner]:
-    """Start collecting and serving; the caller stops both with :func:`stop_exporter`."""
-    engine = Engine(config.targets, only)
-    await engine.render_now()
+async def start_exporter(config: ExporterConfig,
+                         only: list[str] | None = None) -> tuple[CollectionThread, web.AppRunner]:
+    """Start collecting (on a thread of its own) and serving; stop both with :func:`stop_exporter`."""
+    collection = CollectionThread(config.targets, only)
+    try:
+        engine = await collection.prepare()
+    except BaseException:
+        await collection.stop()
+        raise
     host, port = parse_listen(config.listen)
     ssl_context = None
     middlewares = []
@@ -252,27 +257,27 @@ async def start_exporter(config: ExporterConfig, only: list[str] | None = None) 
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        await engine.shutdown()
+        await collection.stop()
         raise ConfigError(f"--listen: cannot listen on {config.listen}: {exc.strerror or exc}") from None
-    engine.start()
+    await collection.start()
     scheme = "https" if ssl_context else "http"
     log.info("serving on %s://%s:%d/ for %d target(s): %s", scheme, host, port, len(engine.targets),
              ", ".join(engine.targets))
-    return engine, runner
+    return collection, runner
 
 
-async def stop_exporter(engine: Engine, runner: web.AppRunner) -> None:
-    await engine.shutdown()
+async def stop_exporter(collection: CollectionThread, runner: web.AppRunner) -> None:
     await runner.cleanup()
+    await collection.stop()
 
 
 async def _serve(config: ExporterConfig, only: list[str] | None) -> int:
-    engine, runner = await start_exporter(config, only)
+    collection, runner = await start_exporter(config, only)
     try:
         await _wait_for_signal()
         log.info("shutting down")
     finally:
-        await stop_exporter(engine, runner)
+        await stop_exporter(collection, runner)
     return 0
 
 
@@ -326,7 +331,7 @@ async def _demo(args: argparse.Namespace) -> int:
         targets.append((target, url))
     config = ExporterConfig(listen=args.listen, targets=[t for t, _ in targets])
     try:
-        engine, runner = await start_exporter(config)
+        collection, runner = await start_exporter(config)
     except ConfigError as exc:
         for sim in sims:
             await sim.cleanup()
@@ -345,7 +350,7 @@ async def _demo(args: argparse.Namespace) -> int:
     try:
         await _wait_for_signal()
     finally:
-        await stop_exporter(engine, runner)
+        await stop_exporter(collection, runner)
         for sim in sims:
             await sim.cleanup()
     return 0

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -253,3 +255,54 @@ class Engine:
 def _jitter(interval: float) -> float:
     # Up to 5 % of the interval (at most 10 s) spreads load without making data noticeably older.
     return min(10.0, interval * 0.05)
+
+
+T = TypeVar("T")
+
+
+class CollectionThread:
+    """An Engine and its schedule on an event loop of their own thread.
+
+    Parsing a large JPD's answers comes in bursts of CPU; on their own loop they
+    delay a scrape by no more than the interpreter's thread switch interval,
+    instead of the length of the burst.
+    """
+
+    def __init__(self, targets: list[TargetConfig], only: list[str] | None = None) -> None:
+        self._targets = targets
+        self._only = only
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="collection", daemon=True)
+        self.engine: Engine | None = None
+
+    async def _in_thread(self, coro: Awaitable[T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))  # type: ignore[arg-type]
+
+    async def prepare(self) -> Engine:
+        """Build the engine and its first (empty) rendering; nothing is collected yet."""
+        self._thread.start()
+
+        async def build() -> Engine:
+            engine = Engine(self._targets, self._only)
+            await engine.render_now()
+            return engine
+
+        self.engine = await self._in_thread(build())
+        return self.engine
+
+    async def start(self) -> None:
+        engine = self.engine
+        assert engine is not None
+
+        async def begin() -> None:
+            engine.start()
+
+        await self._in_thread(begin())
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self._in_thread(self.engine.shutdown())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join, 10)
+        if not self._thread.is_alive():
+            self._loop.close()
