@@ -553,15 +553,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ThresholdsError, OSError, yaml.YAMLError) as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 2
-    stale = [name for name, text in files.items()
-             if not (args.out / name).is_file() or (args.out / name).read_text() != text]
-    if args.check:
+    return write_or_check(files, args.out, args.check, "python alerts/generate.py")
+
+
+def write_or_check(files: dict[str, str], out: Path, check: bool, command: str) -> int:
+    """Write the generated files that changed, or with ``check`` only report them (exit code 1)."""
+    stale = [name for name, text in files.items() if not (out / name).is_file() or (out / name).read_text() != text]
+    if check:
         for name in stale:
-            print(f"{args.out / name} is out of date: run python alerts/generate.py", file=sys.stderr)
+            print(f"{out / name} is out of date: run {command}", file=sys.stderr)
         return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for name in stale:
-        (args.out / name).write_text(files[name])
+        (out / name).write_text(files[name])
     return 0
 
 

@@ -940,16 +940,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 2
-    stale = [name for name, text in files.items()
-             if not (args.out / name).is_file() or (args.out / name).read_text() != text]
-    if args.check:
-        for name in stale:
-            print(f"{args.out / name} is out of date: run python dashboards/generate.py", file=sys.stderr)
-        return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        (args.out / name).write_text(files[name])
-    return 0
+    return int(_alerts_module().write_or_check(files, args.out, args.check, "python dashboards/generate.py"))
 
 
 if __name__ == "__main__":
