@@ -9,11 +9,12 @@ returns to its interval on the first success.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -45,6 +46,27 @@ class TargetRuntime:
     config: TargetConfig
     client: JfrogClient
     collectors: dict[str, Collector] = field(default_factory=dict)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to do
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand memory freed after a run back to the system.
+
+    Each run decodes megabytes of JSON and renders as much text; Python frees it,
+    but glibc keeps the pages, so the resident size crept up run after run although
+    the Python heap did not grow (measured with tracemalloc per collector).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def backoff_interval(base: float, consecutive_failures: int) -> float:
@@ -208,6 +230,7 @@ class Engine:
         # Rendering large snapshots takes a while: keep the event loop free for scrapes.
         payload = await asyncio.to_thread(render_groups, generation, groups)
         self.store.store_payload(payload)
+        release_free_memory()
         return None
 
     # -- scheduling --------------------------------------------------------
