@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from exporter import __version__
-from exporter.client import SUCCESSFUL_OUTCOMES
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import (
     DEFAULT_LISTEN,
@@ -26,17 +25,9 @@ from exporter.config import (
     load_config,
     parse_listen,
 )
+from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.scheduler import CollectionThread, Engine
 from exporter.server import build_app
-from exporter.simulator import scenarios
-from exporter.simulator.core import (
-    DEFAULT_PASSWORD,
-    DEFAULT_READER_TOKEN,
-    DEFAULT_TOKEN,
-    DEFAULT_USER,
-    Credentials,
-    SimState,
-)
 
 log = logging.getLogger("exporter")
 
@@ -116,19 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "as success), 1 otherwise; 2 for an invalid configuration.")
     _add_target_flags(once)
 
+    # The simulator is imported only by the commands that run it, never by serve or once.
     simulate = sub.add_parser(
         "simulate", help="run a simulated JPD",
         description="Serve a simulated JFrog Platform Deployment. Without credential flags it accepts "
-        f"the token {DEFAULT_TOKEN!r}, the user {DEFAULT_USER!r} with password {DEFAULT_PASSWORD!r}, and the "
-        f"non-admin token {DEFAULT_READER_TOKEN!r} (403 on admin APIs).",
+        "the token 'simulator-token', the user 'admin' with password 'password', and the non-admin token "
+        "'simulator-reader-token' (403 on admin APIs).",
     )
-    simulate.add_argument("--scenario", default="healthy", choices=list(scenarios.SCENARIOS),
-                          help="data and behaviour to simulate (default healthy)")
+    simulate.add_argument("--scenario", default="healthy",
+                          help="data and behaviour to simulate (default healthy; an unknown name lists them)")
     simulate.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT",
                           help="address to serve on (default 127.0.0.1:8081)")
-    simulate.add_argument("--token", help=f"the access token to require (default {DEFAULT_TOKEN!r})")
-    simulate.add_argument("--user", help=f"the user for basic auth (default {DEFAULT_USER!r})")
-    simulate.add_argument("--password", help=f"the password for basic auth (default {DEFAULT_PASSWORD!r})")
+    simulate.add_argument("--token", help="the access token to require (default 'simulator-token')")
+    simulate.add_argument("--user", help="the user for basic auth (default 'admin')")
+    simulate.add_argument("--password", help="the password for basic auth (default 'password')")
     simulate.add_argument("--scale", type=int, metavar="REPOS",
                           help="repositories of the large scenario (default 10000); the rest grows with it")
     simulate.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
@@ -215,10 +207,15 @@ async def _once(config: ExporterConfig, only: list[str] | None) -> int:
     assert payload is not None
     sys.stdout.write(payload.text.decode())
     sys.stdout.flush()
-    failed = [(key, run) for key, run in engine.store.runs().items() if run.outcome not in SUCCESSFUL_OUTCOMES]
+    failed = [(key, run) for key, run in engine.store.view().items() if run.outcome not in SUCCESSFUL_OUTCOMES]
     for (target, collector), run in failed:
-        print(f"jfrog-exporter: target={target} collector={collector}: {run.outcome}: {run.reason}",
-              file=sys.stderr)
+        # One line per failed part: the endpoint to look at and why.
+        for part in run.failed_parts or [None]:
+            where = f" endpoint={part.endpoint}" if part else ""
+            outcome, reason = (part.outcome, part.reason.removeprefix(f"{part.endpoint}: ")) if part else \
+                (run.outcome, run.reason)
+            print(f"jfrog-exporter: target={target} collector={collector}{where}: {outcome}: {reason}",
+                  file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -249,7 +246,7 @@ async def start_exporter(config: ExporterConfig,
         web_config = load_web_config(config.web_config_file)
         ssl_context = web_config.ssl_context()
         middlewares.append(web_config.middleware())
-    app = build_app(engine.store, engine.next_run, middlewares)
+    app = build_app(engine.store, middlewares)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
@@ -282,7 +279,9 @@ async def _serve(config: ExporterConfig, only: list[str] | None) -> int:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
+    from exporter.simulator import scenarios
     from exporter.simulator.app import start
+    from exporter.simulator.core import Credentials, SimState
 
     host, port = parse_listen(args.listen)
     credentials = Credentials()
@@ -313,7 +312,9 @@ async def _simulate(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    from exporter.simulator import scenarios
     from exporter.simulator.app import start
+    from exporter.simulator.core import DEFAULT_TOKEN, SimState
 
     sims = []
     targets = []

@@ -17,13 +17,13 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from prometheus_client.core import Metric
 
-from exporter.metrics import DURATION_BUCKETS, Histogram, MetricSet
+from exporter.families import DURATION_BUCKETS, Emitter, Histogram
+from exporter.outcomes import CollectionError, Outcome
+from exporter.selfmetrics import API_DURATION, API_REQUESTS
 
 if TYPE_CHECKING:
     from exporter.config import TargetConfig
@@ -31,40 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Outcome(StrEnum):
-    SUCCESS = "success"
-    UNSUPPORTED = "unsupported"
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    TIMEOUT = "timeout"
-    UNREACHABLE = "unreachable"
-    BAD_RESPONSE = "bad_response"
-    ERROR = "error"
-
-
-#: Outcomes that mean "the JPD answered and there is nothing wrong with the exporter's data".
-SUCCESSFUL_OUTCOMES = frozenset({Outcome.SUCCESS, Outcome.UNSUPPORTED})
-
 _UNSUPPORTED_STATUSES = frozenset({404, 405, 501})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
 _SNIPPET = 120
 _CONNECTIONS_PER_POOL = 2
-
-
-class CollectionError(Exception):
-    """A call (or a whole run) that could not produce the data it needed.
-
-    ``partial`` families, when given, replace the same-named families of the
-    previous snapshot while the rest of it stays (health reports ``jfrog_up 0``
-    for a JPD that does not answer, and keeps its last license data).
-    """
-
-    def __init__(self, outcome: Outcome, reason: str, partial: list[Metric] | None = None) -> None:
-        super().__init__(reason)
-        self.outcome = outcome
-        self.reason = reason
-        self.partial = partial
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,30 +80,13 @@ class RequestStats:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def add_to(self, metrics: MetricSet) -> None:
-        metrics.declare(
-            "jfrog_exporter_api_requests", "HTTP calls made to the JPD, by route template and status code.",
-            "counter",
-        )
+    def emit(self, out: Emitter, target: str) -> None:
+        out.touch(API_REQUESTS, API_DURATION)
         for (endpoint, code), count in sorted(self.counts.items()):
-            metrics.counter(
-                "jfrog_exporter_api_requests",
-                "HTTP calls made to the JPD, by route template and status code.",
-                count,
-                endpoint=endpoint,
-                code=code,
-            )
-        metrics.declare("jfrog_exporter_api_request_duration_seconds", "Latency of HTTP calls to the JPD.",
-                        "histogram")
+            out.counter(API_REQUESTS, count, target=target, endpoint=endpoint, code=code)
         for endpoint, hist in sorted(self.durations.items()):
-            metrics.histogram(
-                "jfrog_exporter_api_request_duration_seconds",
-                "Latency of HTTP calls to the JPD.",
-                hist.buckets,
-                hist.cumulative(),
-                hist.total,
-                endpoint=endpoint,
-            )
+            out.histogram(API_DURATION, hist.buckets, hist.cumulative(), hist.total, target=target,
+                          endpoint=endpoint)
 
 
 def one_line(text: str, limit: int = _SNIPPET) -> str:
@@ -187,6 +141,8 @@ class JfrogClient:
     def __init__(self, target: TargetConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.target = target
         self.stats = RequestStats()
+        #: False from a 401 until the next 2xx: the JPD rejects the configured credential
+        self.credentials_accepted = True
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
@@ -230,13 +186,17 @@ class JfrogClient:
         params: Mapping[str, Any] | None = None,
         expect: str = "json",
         accept: frozenset[int] = frozenset({200}),
+        anonymous: bool = False,
     ) -> ApiResult:
         """GET a route template such as ``/artifactory/api/replication/{repo}``.
 
         ``accept`` lists statuses whose body is data (the router answers 503
-        with its health JSON); ``expect`` is "json" or "text".
+        with its health JSON); ``expect`` is "json" or "text"; ``anonymous``
+        sends no credentials (ping needs none, so a rejected token cannot
+        make the JPD look down).
         """
-        return await self.request("GET", endpoint, path=path, params=params, expect=expect, accept=accept)
+        return await self.request("GET", endpoint, path=path, params=params, expect=expect, accept=accept,
+                                  anonymous=anonymous)
 
     async def request(
         self,
@@ -251,33 +211,43 @@ class JfrogClient:
         expect: str = "json",
         accept: frozenset[int] = frozenset({200}),
         retry: bool | None = None,
+        anonymous: bool = False,
     ) -> ApiResult:
         """Any method; ``content`` sends a raw body (AQL is text) with ``content_type``."""
-        url = endpoint.format(**{k: httpx_quote(v) for k, v in (path or {}).items()})
-        body = None if content is None else (content, content_type)
+        call = _Call(
+            method=method,
+            endpoint=endpoint,
+            url=endpoint.format(**{k: httpx_quote(v) for k, v in (path or {}).items()}),
+            params=params,
+            json_body=json_body,
+            body=None if content is None else (content, content_type),
+            expect=expect,
+            accept=accept,
+            anonymous=anonymous,
+        )
         # Only idempotent reads are retried; a POST may have had an effect.
         attempts = 1 + (self._retries if (retry if retry is not None else method == "GET") else 0)
         result: ApiResult | None = None
         for attempt in range(attempts):
-            result, delay = await self._attempt(method, endpoint, url, params, json_body, expect, accept, body)
+            result, delay = await self._attempt(call)
             if delay is None or attempt == attempts - 1:
                 break
             await asyncio.sleep(delay if delay > 0 else _backoff(attempt))
         assert result is not None
         return result
 
-    async def _attempt(
-        self,
-        method: str,
-        endpoint: str,
-        url: str,
-        params: Mapping[str, Any] | None,
-        json_body: Any,
-        expect: str,
-        accept: frozenset[int],
-        body: tuple[str | bytes, str] | None = None,
-    ) -> tuple[ApiResult, float | None]:
+    def _headers(self, call: _Call) -> dict[str, str]:
+        headers = {} if call.anonymous else self._auth_headers()
+        if call.expect == "text":
+            # Text endpoints (ping, Open Metrics) may refuse a request that insists on JSON.
+            headers["Accept"] = "text/plain, */*;q=0.1"
+        if call.body is not None:
+            headers["Content-Type"] = call.body[1]
+        return headers
+
+    async def _attempt(self, call: _Call) -> tuple[ApiResult, float | None]:
         """One HTTP exchange; the second value is a retry delay (0: use backoff) or None."""
+        endpoint = call.endpoint
         async with self._semaphore:
             started = time.perf_counter()
             code = "error"
@@ -285,16 +255,10 @@ class JfrogClient:
             self._in_flight[pool] += 1
             http = self._pools[pool]
             try:
-                headers = self._auth_headers()
-                if expect == "text":
-                    # Text endpoints (ping, Open Metrics) may refuse a request that insists on JSON.
-                    headers["Accept"] = "text/plain, */*;q=0.1"
-                if body is not None:
-                    headers["Content-Type"] = body[1]
-                request = http.build_request(
-                    method, url, params=params, json=json_body, content=body[0] if body else None, headers=headers
-                )
-                response = await http.send(request, stream=True, auth=self._basic_auth())
+                request = http.build_request(call.method, call.url, params=call.params, json=call.json_body,
+                                             content=call.body[0] if call.body else None, headers=self._headers(call))
+                auth = None if call.anonymous else self._basic_auth()
+                response = await http.send(request, stream=True, auth=auth)
                 code = str(response.status_code)
                 try:
                     raw = await self._read_capped(response)
@@ -313,7 +277,15 @@ class JfrogClient:
             finally:
                 self._in_flight[pool] -= 1
                 self.stats.record(endpoint, code, time.perf_counter() - started)
-        return self._classify(endpoint, response, raw, expect, accept)
+        if not call.anonymous:
+            self._note_credentials(response.status_code)
+        return classify(endpoint, response.status_code, response.headers, raw, call.expect, call.accept)
+
+    def _note_credentials(self, status: int) -> None:
+        if status == 401:
+            self.credentials_accepted = False
+        elif 200 <= status < 300:
+            self.credentials_accepted = True
 
     def _fail(self, endpoint: str, outcome: Outcome, code: str, reason: str) -> ApiResult:
         return ApiResult(endpoint=endpoint, outcome=outcome, reason=reason)
@@ -331,39 +303,6 @@ class JfrogClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _classify(
-        self, endpoint: str, response: httpx.Response, raw: bytes, expect: str, accept: frozenset[int]
-    ) -> tuple[ApiResult, float | None]:
-        status = response.status_code
-        headers = response.headers
-        content_type = headers.get("content-type", "")
-        if status not in accept:
-            detail = describe_error_body(raw, content_type)
-            reason = f"HTTP {status}: {detail}"
-            if status == 401:
-                return ApiResult(endpoint, Outcome.UNAUTHORIZED, status, None,
-                                 f"{reason} (check the configured credentials)", headers), None
-            if status == 403:
-                return ApiResult(endpoint, Outcome.FORBIDDEN, status, None,
-                                 f"{reason} (the credentials lack the permission this endpoint needs)",
-                                 headers), None
-            if status in _UNSUPPORTED_STATUSES:
-                return ApiResult(endpoint, Outcome.UNSUPPORTED, status, raw.decode("utf-8", "replace"),
-                                 reason, headers), None
-            delay = None
-            if status in _RETRY_STATUSES:
-                delay = min(retry_after_seconds(headers.get("retry-after")) or 0.0, _MAX_RETRY_AFTER)
-            return ApiResult(endpoint, Outcome.ERROR, status, raw.decode("utf-8", "replace"), reason,
-                             headers), delay
-        if expect == "text":
-            return ApiResult(endpoint, Outcome.SUCCESS, status, raw.decode("utf-8", "replace"), "", headers), None
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            return ApiResult(endpoint, Outcome.BAD_RESPONSE, status, raw.decode("utf-8", "replace"),
-                             _not_json_reason(raw, content_type, exc), headers), None
-        return ApiResult(endpoint, Outcome.SUCCESS, status, body, "", headers), None
-
     def _auth_headers(self) -> dict[str, str]:
         token = self.target.auth.token()
         return {"Authorization": f"Bearer {token}"} if token else {}
@@ -371,6 +310,59 @@ class JfrogClient:
     def _basic_auth(self) -> httpx.BasicAuth | None:
         creds = self.target.auth.basic()
         return httpx.BasicAuth(*creds) if creds else None
+
+
+def classify(endpoint: str, status: int, headers: Mapping[str, str], raw: bytes, expect: str,
+             accept: frozenset[int]) -> tuple[ApiResult, float | None]:
+    """The outcome of an answer, and a retry delay for statuses worth retrying (0: use backoff)."""
+    if status not in accept:
+        return _classify_refusal(endpoint, status, headers, raw)
+    if expect == "text":
+        return ApiResult(endpoint, Outcome.SUCCESS, status, raw.decode("utf-8", "replace"), "", headers), None
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        return ApiResult(endpoint, Outcome.BAD_RESPONSE, status, raw.decode("utf-8", "replace"),
+                         _not_json_reason(raw, headers.get("content-type", ""), exc), headers), None
+    return ApiResult(endpoint, Outcome.SUCCESS, status, body, "", headers), None
+
+
+#: what a refused call means, and the hint the reason ends with
+_REFUSALS: dict[int, tuple[Outcome, str]] = {
+    401: (Outcome.UNAUTHORIZED, " (check the configured credentials)"),
+    403: (Outcome.FORBIDDEN, " (the credentials lack the permission this endpoint needs)"),
+    **dict.fromkeys(_UNSUPPORTED_STATUSES, (Outcome.UNSUPPORTED, "")),
+}
+
+
+def _classify_refusal(endpoint: str, status: int, headers: Mapping[str, str],
+                      raw: bytes) -> tuple[ApiResult, float | None]:
+    reason = f"HTTP {status}: {describe_error_body(raw, headers.get('content-type', ''))}"
+    text = raw.decode("utf-8", "replace")
+    known = _REFUSALS.get(status)
+    if known is not None:
+        outcome, hint = known
+        body = text if outcome is Outcome.UNSUPPORTED else None
+        return ApiResult(endpoint, outcome, status, body, reason + hint, headers), None
+    delay = None
+    if status in _RETRY_STATUSES:
+        delay = min(retry_after_seconds(headers.get("retry-after")) or 0.0, _MAX_RETRY_AFTER)
+    return ApiResult(endpoint, Outcome.ERROR, status, text, reason, headers), delay
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One request as the collectors asked for it; retried attempts share it."""
+
+    method: str
+    endpoint: str
+    url: str
+    params: Mapping[str, Any] | None
+    json_body: Any
+    body: tuple[str | bytes, str] | None
+    expect: str
+    accept: frozenset[int]
+    anonymous: bool
 
 
 def _not_json_reason(raw: bytes, content_type: str, exc: ValueError) -> str:

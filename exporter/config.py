@@ -26,8 +26,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from exporter.collectors.base import CollectorSettings, Duration, check_patterns
+from exporter.collectors.base import CollectorSettings
 from exporter.collectors.registry import COLLECTORS
+from exporter.validation import Duration, check_patterns
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +200,8 @@ def _collectors_model() -> type[BaseModel]:
         name: (cls.settings_model, Field(default_factory=cls.settings_model))
         for name, cls in COLLECTORS.items()
     }
-    return create_model(  # type: ignore[call-overload,no-any-return]
-        "CollectorsConfig", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    model: type[BaseModel] = create_model("CollectorsConfig", __config__=ConfigDict(extra="forbid"), **fields)
+    return model
 
 
 CollectorsConfig = _collectors_model()

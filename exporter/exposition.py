@@ -9,11 +9,14 @@ the health collector therefore never re-renders 40,000 storage series.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
+
+# The Go-style float text Prometheus itself writes ("+Inf", "1.0e+06"); untyped in prometheus_client.
+_go_float: Callable[[float], str] = floatToGoString
 
 # Text-format names of the types prometheus_client's Metric may carry.
 _TEXT_TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
@@ -38,9 +41,9 @@ def _sample_lines(metric: Metric) -> bytes:
     for sample in metric.samples:
         if sample.labels:
             labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(sample.labels.items()))
-            out.append(f"{sample.name}{{{labels}}} {floatToGoString(sample.value)}\n")
+            out.append(f"{sample.name}{{{labels}}} {_go_float(sample.value)}\n")
         else:
-            out.append(f"{sample.name} {floatToGoString(sample.value)}\n")
+            out.append(f"{sample.name} {_go_float(sample.value)}\n")
     return "".join(out).encode()
 
 

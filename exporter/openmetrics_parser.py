@@ -11,13 +11,17 @@ breaks the whole scrape, so the body goes through three pure steps:
    exemplars are dropped, repeated HELP/TYPE blocks merge, and the last of
    identical series wins (the others are counted).
 2. :func:`canonical_families` turns every family into the shape
-   prometheus_client renders correctly in both formats; a family whose samples
-   cannot be valid under its declared type is re-exposed untyped, one family
+   prometheus_client renders correctly in both formats and its public family
+   types can carry; a family whose samples cannot be valid under its declared
+   type, or that those types cannot carry (summary quantiles, ``_created``
+   samples beside a histogram or summary), is re-exposed untyped, one family
    per sample name, so its values survive under the vendor's names.
 3. Families whose names would clash (a counter ``x`` and a gauge ``x_total``
    both produce the series ``x_total``) are resolved first come, first served.
 
-No I/O happens here; the collector adds labels, filters and limits.
+:func:`to_metrics` then builds a family with prometheus_client's public
+family types and the labels the collector adds. No I/O happens here; the
+collector filters and limits.
 """
 
 from __future__ import annotations
@@ -25,8 +29,17 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+    UnknownMetricFamily,
+)
 
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -34,6 +47,9 @@ _NUMBER_RE = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[Ii]nf(?:
 
 #: the types a family may be re-exposed as; everything else becomes untyped ("unknown")
 CANONICAL_TYPES = ("counter", "gauge", "histogram", "summary", "unknown")
+
+#: HELP for a vendor family the JPD sends without one (an empty HELP is a promtool finding)
+NO_HELP = "Sent by the JPD without a description."
 
 # Which sample-name suffixes belong to a family of each declared type.
 _SUFFIX_TYPES: dict[str, frozenset[str]] = {
@@ -52,6 +68,9 @@ _KNOWN_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "unknown",
                           "gaugehistogram"})
 
 Labels = tuple[tuple[str, str], ...]
+
+# Escapes of HELP texts and label values.
+_ESCAPES = {"\\": "\\", "n": "\n", '"': '"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +121,8 @@ class Body:
     families: list[Family]
     unparseable_lines: int = 0
     duplicate_samples: int = 0
-    #: declared families re-exposed untyped because their samples contradict the declared type
+    #: declared families re-exposed untyped because their samples contradict the declared type (or carry
+    #: what prometheus_client's family types cannot: summary quantiles, the _created of a histogram or summary)
     retyped_families: int = 0
     #: samples of families whose names clash with an earlier family of the same body
     conflicting_samples: int = 0
@@ -128,7 +148,7 @@ def _unescape_help(text: str) -> str:
             out.append(char)
             continue
         nxt = next(chars, "")
-        out.append({"\\": "\\", "n": "\n", '"': '"'}.get(nxt, "\\" + nxt))
+        out.append(_ESCAPES.get(nxt, "\\" + nxt))
     return "".join(out)
 
 
@@ -138,50 +158,52 @@ def _parse_number(token: str) -> float:
     return float(token)
 
 
+def _skip_blanks(line: str, pos: int) -> int:
+    while pos < len(line) and line[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def _quoted(line: str, pos: int) -> tuple[str, int]:
+    """A label value from just after its opening quote; returns it and the position after the closing one."""
+    chars: list[str] = []
+    end = len(line)
+    while pos < end:
+        char = line[pos]
+        if char == '"':
+            return "".join(chars), pos + 1
+        if char == "\\" and pos + 1 < end:
+            nxt = line[pos + 1]
+            chars.append(_ESCAPES.get(nxt, "\\" + nxt))
+            pos += 2
+        else:
+            chars.append(char)
+            pos += 1
+    raise ValueError("unterminated label value")
+
+
 def _parse_labels(line: str, pos: int) -> tuple[dict[str, str], int]:
     """Labels from just after ``{``; returns them and the position after ``}``."""
     labels: dict[str, str] = {}
-    end = len(line)
     while True:
-        while pos < end and line[pos] in " \t":
-            pos += 1
-        if pos < end and line[pos] == "}":
+        pos = _skip_blanks(line, pos)
+        if line[pos:pos + 1] == "}":
             return labels, pos + 1
         match = _LABEL_NAME_RE.match(line, pos)
         if not match:
             raise ValueError("invalid label name")
         key = match.group()
-        pos = match.end()
-        while pos < end and line[pos] in " \t":
-            pos += 1
+        pos = _skip_blanks(line, match.end())
         if line[pos:pos + 1] != "=":
             raise ValueError("expected '='")
-        pos += 1
-        while pos < end and line[pos] in " \t":
-            pos += 1
+        pos = _skip_blanks(line, pos + 1)
         if line[pos:pos + 1] != '"':
             raise ValueError("expected a quoted label value")
-        pos += 1
-        chars: list[str] = []
-        while True:
-            if pos >= end:
-                raise ValueError("unterminated label value")
-            char = line[pos]
-            if char == '"':
-                pos += 1
-                break
-            if char == "\\" and pos + 1 < end:
-                nxt = line[pos + 1]
-                chars.append({"\\": "\\", "n": "\n", '"': '"'}.get(nxt, "\\" + nxt))
-                pos += 2
-                continue
-            chars.append(char)
-            pos += 1
+        value, pos = _quoted(line, pos + 1)
         if key in labels:
             raise ValueError(f"label {key!r} given twice")
-        labels[key] = "".join(chars)
-        while pos < end and line[pos] in " \t":
-            pos += 1
+        labels[key] = value
+        pos = _skip_blanks(line, pos)
         if line[pos:pos + 1] == ",":
             pos += 1
         elif line[pos:pos + 1] != "}":
@@ -320,13 +342,21 @@ def _whole(value: float) -> bool:
 
 
 def _counter(family: Family) -> Family | None:
+    """Every series a ``_total`` and at most a ``_created``, as CounterMetricFamily re-exposes them."""
     base = family.name.removesuffix("_total")
+    if base.endswith("_total"):
+        return None  # CounterMetricFamily would take the second _total off the name too
+    totals: set[Labels] = set()
+    created: set[Labels] = set()
     for sample in family.samples:
-        if sample.name == base + "_total":
-            if not _counter_like(sample.value):
-                return None
-        elif sample.name != base + "_created" or math.isnan(sample.value):
+        if sample.name == base + "_total" and _counter_like(sample.value):
+            totals.add(sample.labels)
+        elif sample.name == base + "_created" and not math.isnan(sample.value):
+            created.add(sample.labels)
+        else:
             return None
+    if not created <= totals:
+        return None  # a _created without its _total
     return Family(base, "counter", family.help, list(family.samples))
 
 
@@ -338,80 +368,85 @@ def _groups(samples: Iterable[Sample], key: str) -> dict[Labels, list[Sample]]:
 
 
 def _histogram(family: Family) -> Family | None:
-    name = family.name
     out: list[Sample] = []
-    for _, group in _groups(family.samples, "le").items():
-        buckets: list[tuple[float, Sample]] = []
-        count = total = created = None
-        for sample in group:
-            if sample.name == name + "_bucket":
-                le = _label(sample.labels, "le")
-                try:
-                    bound = _parse_number(le or "")
-                except ValueError:
-                    return None
-                if math.isnan(bound) or not _whole(sample.value):
-                    return None
-                if math.isinf(bound) and bound > 0:
-                    # OpenMetrics accepts only this spelling of the last bound.
-                    buckets.append((bound, Sample(sample.name, _with(sample.labels, "le", "+Inf"), sample.value)))
-                else:
-                    buckets.append((bound, sample))
-            elif sample.name == name + "_count":
-                count = sample
-            elif sample.name == name + "_sum":
-                total = sample
-            elif sample.name == name + "_created":
-                created = sample
-            else:
+    for group in _groups(family.samples, "le").values():
+        series = _histogram_series(family.name, group)
+        if series is None:
+            return None
+        out.extend(series)
+    return Family(family.name, "histogram", family.help, out)
+
+
+def _histogram_series(name: str, group: list[Sample]) -> list[Sample] | None:
+    """One series of a histogram (its samples share every label but le), ordered; None if it is not one.
+
+    A ``_created`` sample is not accepted: HistogramMetricFamily, which
+    re-exposes the family, has none.
+    """
+    buckets: list[tuple[float, Sample]] = []
+    tail: dict[str, Sample] = {}
+    for sample in group:
+        if sample.name == name + "_bucket":
+            bucket = _bucket(sample)
+            if bucket is None:
                 return None
-        buckets.sort(key=lambda item: item[0])
-        if not buckets or buckets[-1][0] != math.inf:
-            return None  # no +Inf bucket: not a histogram either format accepts
-        bounds = [b for b, _ in buckets]
-        values = [s.value for _, s in buckets]
-        if len(set(bounds)) != len(bounds) or any(a > b for a, b in itertools.pairwise(values)):
+            buckets.append(bucket)
+        elif sample.name in (name + "_count", name + "_sum"):
+            tail[sample.name] = sample
+        else:
             return None
-        if (count is None) != (total is None):
-            return None
-        if count is not None and (not _whole(count.value) or count.value != values[-1]):
-            return None
-        if total is not None and (not _counter_like(total.value) or bounds[0] < 0):
-            return None
-        if created is not None and math.isnan(created.value):
-            return None
-        out.extend(s for _, s in buckets)
-        out.extend(s for s in (count, total, created) if s is not None)
-    return Family(name, "histogram", family.help, out)
+    buckets.sort(key=lambda item: item[0])
+    count, total = tail.get(name + "_count"), tail.get(name + "_sum")
+    if not _valid_histogram(buckets, count, total):
+        return None
+    return [*(s for _, s in buckets), *(s for s in (count, total) if s is not None)]
+
+
+def _bucket(sample: Sample) -> tuple[float, Sample] | None:
+    """A bucket's bound and sample, the last bound spelt +Inf; None if it cannot be a bucket."""
+    try:
+        bound = _parse_number(_label(sample.labels, "le") or "")
+    except ValueError:
+        return None
+    if math.isnan(bound) or not _whole(sample.value):
+        return None
+    if math.isinf(bound) and bound > 0:
+        # OpenMetrics accepts only this spelling of the last bound.
+        return bound, Sample(sample.name, _with(sample.labels, "le", "+Inf"), sample.value)
+    return bound, sample
+
+
+def _valid_histogram(buckets: list[tuple[float, Sample]], count: Sample | None, total: Sample | None) -> bool:
+    """Sorted buckets up to +Inf, cumulative, each bound once; count and sum both or neither, and consistent."""
+    if not buckets or buckets[-1][0] != math.inf:
+        return False  # no +Inf bucket: not a histogram either format accepts
+    bounds = [b for b, _ in buckets]
+    values = [s.value for _, s in buckets]
+    if len(set(bounds)) != len(bounds) or any(a > b for a, b in itertools.pairwise(values)):
+        return False
+    if count is None or total is None:
+        return count is None and total is None
+    return _whole(count.value) and count.value == values[-1] and _counter_like(total.value) and bounds[0] >= 0
 
 
 def _summary(family: Family) -> Family | None:
+    """Every series a ``_count`` and a ``_sum``, as SummaryMetricFamily re-exposes them.
+
+    That type carries no quantiles and no ``_created``: a summary with them
+    is re-exposed untyped, its values under the vendor's names.
+    """
     name = family.name
+    series: dict[Labels, dict[str, Sample]] = {}
+    for sample in family.samples:
+        if sample.name not in (name + "_count", name + "_sum"):
+            return None
+        series.setdefault(sample.labels, {})[sample.name] = sample
     out: list[Sample] = []
-    for _, group in _groups(family.samples, "quantile").items():
-        quantiles: list[tuple[float, Sample]] = []
-        tail: dict[str, Sample] = {}
-        for sample in group:
-            if sample.name == name:
-                try:
-                    q = _parse_number(_label(sample.labels, "quantile") or "")
-                except ValueError:
-                    return None
-                if not 0 <= q <= 1 or sample.value < 0:
-                    return None
-                quantiles.append((q, sample))
-            elif sample.name in (name + "_count", name + "_sum", name + "_created"):
-                tail[sample.name] = sample
-            else:
-                return None
-        count, total = tail.get(name + "_count"), tail.get(name + "_sum")
-        if count is not None and not _whole(count.value):
+    for parts in series.values():
+        count, total = parts.get(name + "_count"), parts.get(name + "_sum")
+        if count is None or total is None or not _whole(count.value) or not _counter_like(total.value):
             return None
-        if total is not None and not _counter_like(total.value):
-            return None
-        quantiles.sort(key=lambda item: item[0])
-        out.extend(s for _, s in quantiles)
-        out.extend(tail[n] for n in (name + "_count", name + "_sum", name + "_created") if n in tail)
+        out += [count, total]
     return Family(name, "summary", family.help, out)
 
 
@@ -456,3 +491,81 @@ def canonical_families(raw: RawBody) -> Body:
 def parse_body(text: str, rename: frozenset[str] = frozenset({"target"})) -> Body:
     """Both steps: the families of a body that the exporter can re-expose."""
     return canonical_families(read_body(text, rename))
+
+
+# -- prometheus_client families ----------------------------------------------------------
+
+#: builds one family type from its name, HELP, label names and series (labels -> samples)
+_Builder = Callable[[str, str, Sequence[str], Mapping[Labels, list[Sample]]], Metric]
+
+
+def to_metrics(family: Family, added: Mapping[str, str]) -> list[Metric]:
+    """``family`` as prometheus_client's public family types, every sample with the ``added`` labels too.
+
+    Those types take their label names once, while a vendor family may leave
+    a label out of some samples (an empty value is no label): one object per
+    set of label names. The exposition renders objects of one name as one
+    family, under one HELP and TYPE.
+    """
+    own = frozenset({"le"}) if family.type == "histogram" else frozenset()  # the type adds le itself
+    by_names: dict[tuple[str, ...], dict[Labels, list[Sample]]] = {}
+    for sample in family.samples:
+        labels = tuple(sorted((*(item for item in sample.labels if item[0] not in own), *added.items())))
+        by_names.setdefault(tuple(k for k, _ in labels), {}).setdefault(labels, []).append(sample)
+    build = _BUILDERS[family.type]
+    return [build(family.name, family.help or NO_HELP, names, series) for names, series in by_names.items()]
+
+
+def _values(labels: Labels) -> list[str]:
+    return [value for _, value in labels]
+
+
+def _single_value_metric(kind: type[GaugeMetricFamily | UnknownMetricFamily]) -> _Builder:
+    """A builder for the families whose every sample is one value under the family's name."""
+
+    def build(name: str, help_text: str, names: Sequence[str], series: Mapping[Labels, list[Sample]]) -> Metric:
+        metric = kind(name, help_text, labels=names)
+        for labels, samples in series.items():
+            for sample in samples:
+                metric.add_metric(_values(labels), sample.value)
+        return metric
+
+    return build
+
+
+def _counter_metric(name: str, help_text: str, names: Sequence[str],
+                    series: Mapping[Labels, list[Sample]]) -> Metric:
+    metric = CounterMetricFamily(name, help_text, labels=names)
+    for labels, samples in series.items():
+        values = {s.name: s.value for s in samples}
+        metric.add_metric(_values(labels), values[name + "_total"], created=values.get(name + "_created"))
+    return metric
+
+
+def _histogram_metric(name: str, help_text: str, names: Sequence[str],
+                      series: Mapping[Labels, list[Sample]]) -> Metric:
+    metric = HistogramMetricFamily(name, help_text, labels=names)
+    for labels, samples in series.items():
+        buckets = [(_label(s.labels, "le") or "", s.value) for s in samples if s.name == name + "_bucket"]
+        total = next((s.value for s in samples if s.name == name + "_sum"), None)
+        # The type derives _count from the +Inf bucket, which the parser checked it equals.
+        metric.add_metric(_values(labels), buckets, total)
+    return metric
+
+
+def _summary_metric(name: str, help_text: str, names: Sequence[str],
+                    series: Mapping[Labels, list[Sample]]) -> Metric:
+    metric = SummaryMetricFamily(name, help_text, labels=names)
+    for labels, samples in series.items():
+        values = {s.name: s.value for s in samples}
+        metric.add_metric(_values(labels), int(values[name + "_count"]), values[name + "_sum"])
+    return metric
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "gauge": _single_value_metric(GaugeMetricFamily),
+    "unknown": _single_value_metric(UnknownMetricFamily),
+    "counter": _counter_metric,
+    "histogram": _histogram_metric,
+    "summary": _summary_metric,
+}

@@ -15,21 +15,25 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.core import Metric
 
-from exporter.client import SUCCESSFUL_OUTCOMES, CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector
+from exporter.client import JfrogClient
+from exporter.collectors.base import Collector, CollectorSettings, Run
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import TargetConfig
-from exporter.exposition import render_families
-from exporter.metrics import MetricSet
+from exporter.exposition import RenderedFamily, render_families
+from exporter.families import Emitter
+from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult
+from exporter.selfmetrics import CREDENTIALS_ACCEPTED, SERIES_DROPPED, TARGET_INFO, TOKEN_EXPIRY
 from exporter.snapshot import SnapshotStore, render_groups
+from exporter.values import jwt_expiry
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +49,13 @@ BACKOFF_MAX_SECONDS = 3600.0
 class TargetRuntime:
     config: TargetConfig
     client: JfrogClient
-    collectors: dict[str, Collector] = field(default_factory=dict)
+    collectors: dict[str, Collector[CollectorSettings]] = field(default_factory=dict)
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
-        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+        return trim
     except (OSError, AttributeError):
         return None  # not glibc: nothing to do
 
@@ -73,7 +78,7 @@ def backoff_interval(base: float, consecutive_failures: int) -> float:
     """The interval after ``consecutive_failures`` failed runs: doubles from BACKOFF_AFTER on, capped."""
     if consecutive_failures < BACKOFF_AFTER:
         return base
-    factor = 2 ** (consecutive_failures - BACKOFF_AFTER + 1)
+    factor: int = 2 ** (consecutive_failures - BACKOFF_AFTER + 1)
     return min(base * min(factor, BACKOFF_MAX_FACTOR), max(base, BACKOFF_MAX_SECONDS))
 
 
@@ -81,14 +86,14 @@ class Engine:
     """All targets, their clients and collectors, and the snapshot store they feed."""
 
     def __init__(self, targets: list[TargetConfig], only: list[str] | None = None,
-                 store: SnapshotStore | None = None) -> None:
+                 store: SnapshotStore | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
         unknown = [name for name in only or [] if name not in COLLECTORS]
         if unknown:
             raise ValueError(f"unknown collector {unknown[0]!r}; known: {', '.join(COLLECTORS)}")
         self.store = store or SnapshotStore()
         self.targets: dict[str, TargetRuntime] = {}
         for target in targets:
-            runtime = TargetRuntime(target, JfrogClient(target))
+            runtime = TargetRuntime(target, JfrogClient(target, transport=transport))
             for name in target.enabled_collectors(only):
                 collector = COLLECTORS[name](target, target.collector_settings(name))
                 runtime.collectors[name] = collector
@@ -103,75 +108,77 @@ class Engine:
         self._render_task: asyncio.Task[None] | None = None
 
     def _request_metrics(self) -> Iterable[Metric]:
-        out: list[Metric] = []
+        out = Emitter(None)
+        out.touch(SERIES_DROPPED, TOKEN_EXPIRY)
         for name, runtime in self.targets.items():
-            metrics = MetricSet(name)
-            runtime.client.stats.add_to(metrics)
-            metrics.info("jfrog_exporter_target_info", "A JPD this exporter watches.",
-                         url=runtime.config.url, auth=runtime.config.auth.kind)
+            runtime.client.stats.emit(out, name)
+            out.info(TARGET_INFO, target=name, url=runtime.config.url, auth=runtime.config.auth.kind)
+            out.gauge(CREDENTIALS_ACCEPTED, runtime.client.credentials_accepted, target=name)
+            # Decoded locally: shown even while the JPD refuses the token.
+            out.gauge(TOKEN_EXPIRY, jwt_expiry(runtime.config.auth.token()), target=name)
             for collector in runtime.collectors:
-                metrics.counter("jfrog_exporter_series_dropped",
-                                "Series dropped because the target exceeded its max_series cap.",
-                                self.dropped_series.get((name, collector), 0), collector=collector)
-            out.extend(metrics.families())
-        return out
+                out.counter(SERIES_DROPPED, self.dropped_series.get((name, collector), 0), target=name,
+                            collector=collector)
+        return out.families()
 
     # -- running -----------------------------------------------------------
     async def run_collector(self, target: str, name: str) -> Outcome:
         runtime = self.targets[target]
         collector = runtime.collectors[name]
         previous = self.store.run(target, name)
-        prev_outcome, prev_reason = previous.outcome, previous.reason
         started = time.perf_counter()
-        families: list[Metric] | None = None
-        partial: list[Metric] | None = None
-        reason = ""
+        run = Run(runtime.config, runtime.client, name)
+        error: str | None = None
         try:
-            families = self._within_cap(target, name, list(await collector.collect(runtime.client)))
-            outcome = Outcome.SUCCESS
-        except CollectionError as exc:
-            outcome, reason, partial = exc.outcome, exc.reason, exc.partial
-            if outcome is Outcome.UNSUPPORTED:
-                # Nothing to report, except what the collector says about that (e.g. "metrics disabled").
-                families, partial = exc.partial or [], None
-        except Exception as exc:  # a collector bug must not stop the others
-            outcome, reason = Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}"
+            await collector.collect(run)
+        except Exception as exc:  # a collector bug outside its parts must not stop the others
+            error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("target=%s collector=%s: unexpected error", target, name)
         duration = time.perf_counter() - started
+        parts = self._within_cap(target, name, run.parts)
         # Rendering a big snapshot's sample lines takes a while: keep the event loop free for scrapes.
-        rendered = await asyncio.to_thread(render_families, families) if families else None
-        run = self.store.record(target, name, outcome, reason, duration, families=families, partial=partial,
-                                rendered=rendered)
-        self._log_transition(target, name, prev_outcome, prev_reason, outcome, reason, duration)
-        self._adjust_interval(target, name, collector, run.consecutive_failures)
+        rendered = await asyncio.to_thread(_render_parts, parts)
+        record = self.store.record(target, name, parts, duration, error=error, rendered=rendered)
+        assert record.outcome is not None
+        self._log_transition(target, name, previous.outcome, previous.reason, record.outcome, record.reason,
+                             duration)
+        self._adjust_interval(target, name, collector, record.consecutive_outages)
         self.request_render()
-        return outcome
+        return record.outcome
 
-    def _within_cap(self, target: str, name: str, families: list[Metric]) -> list[Metric]:
+    def _within_cap(self, target: str, name: str, parts: dict[str, PartResult]) -> dict[str, PartResult]:
         """Keep the target under its series cap so one huge JPD cannot blow up Prometheus."""
         cap = self.targets[target].config.max_series
+        kept_parts = [endpoint for endpoint, part in parts.items() if part.families is None]
         others = sum(self.store.series(target, c) for c in self.targets[target].collectors if c != name)
-        budget = max(0, cap - others)
-        total = sum(len(f.samples) for f in families)
+        budget = max(0, cap - others - self.store.series(target, name, kept_parts))
+        total = sum(len(f.samples) for p in parts.values() for f in p.families or [])
         if total <= budget:
-            return families
-        kept: list[Metric] = []
-        for family in families:
-            room = budget - sum(len(f.samples) for f in kept)
-            if len(family.samples) <= room:
-                kept.append(family)
-            elif family.type in ("gauge", "counter", "untyped", "unknown") and room > 0:
-                # Cut plain families at a series boundary; a histogram is kept whole or not at all.
-                trimmed = Metric(family.name, family.documentation, family.type)
-                trimmed.samples = family.samples[:room]
-                kept.append(trimmed)
-        dropped = total - sum(len(f.samples) for f in kept)
+            return parts
+        out: dict[str, PartResult] = {}
+        for endpoint, part in parts.items():
+            if part.families is None:
+                out[endpoint] = part
+                continue
+            kept = []
+            for family in part.families:
+                if len(family.samples) <= budget:
+                    kept.append(family)
+                    budget -= len(family.samples)
+                elif family.type in ("gauge", "counter", "untyped", "unknown") and budget > 0:
+                    # Cut plain families at a series boundary; a histogram is kept whole or not at all.
+                    trimmed = Metric(family.name, family.documentation, family.type)
+                    trimmed.samples = family.samples[:budget]
+                    kept.append(trimmed)
+                    budget = 0
+            out[endpoint] = replace(part, families=kept)
+        dropped = total - sum(len(f.samples) for p in out.values() for f in p.families or [])
         previous = self.dropped_series.get((target, name), 0)
         if previous == 0:
             log.warning("target=%s collector=%s: %d series exceed max_series=%d; dropping %d (counted in "
                         "jfrog_exporter_series_dropped_total)", target, name, total + others, cap, dropped)
         self.dropped_series[(target, name)] = previous + dropped
-        return kept
+        return out
 
     def _log_transition(self, target: str, name: str, prev: Outcome | None, prev_reason: str,
                         outcome: Outcome, reason: str, duration: float) -> None:
@@ -184,24 +191,25 @@ class Engine:
             else:
                 log.debug("target=%s collector=%s %s in %.2fs", target, name, outcome, duration)
         elif outcome != prev or reason != prev_reason:
-            log.warning("target=%s collector=%s failed: %s: %s; keeping the last good data",
+            log.warning("target=%s collector=%s failed: %s: %s; keeping the last good data of the failed parts",
                         target, name, outcome, reason)
         else:
             log.debug("target=%s collector=%s still failing: %s", target, name, outcome)
 
-    def _adjust_interval(self, target: str, name: str, collector: Collector, failures: int) -> None:
+    def _adjust_interval(self, target: str, name: str, collector: Collector[CollectorSettings],
+                         failures: int) -> None:
         run = self.store.run(target, name)
         wanted = backoff_interval(collector.interval, failures)
-        if wanted == run.interval:
-            return
-        if wanted > run.interval:
-            log.warning("target=%s collector=%s failed %d times in a row: polling every %gs instead of %gs",
-                        target, name, failures, wanted, collector.interval)
-        run.interval = wanted
-        if self._scheduler is not None:
-            job = self._scheduler.get_job(f"{target}/{name}")
+        job = self._scheduler.get_job(f"{target}/{name}") if self._scheduler is not None else None
+        if wanted != run.interval:
+            if wanted > run.interval:
+                log.warning("target=%s collector=%s: no part answered %d times in a row: polling every %gs "
+                            "instead of %gs",
+                            target, name, failures, wanted, collector.interval)
             if job is not None:
-                job.reschedule(IntervalTrigger(seconds=wanted, jitter=_jitter(wanted)))
+                job = job.reschedule(IntervalTrigger(seconds=wanted, jitter=_jitter(wanted)))
+        next_run = job.next_run_time.timestamp() if job is not None and job.next_run_time else None
+        self.store.schedule(target, name, interval=wanted, next_run=next_run)
 
     async def run_all_once(self) -> list[Outcome]:
         jobs = [self.run_collector(t, c) for t, rt in self.targets.items() for c in rt.collectors]
@@ -262,18 +270,16 @@ class Engine:
                 raise
             log.debug("target=%s collector=%s: run abandoned at shutdown", target, name)
 
-    def next_run(self, target: str, name: str) -> datetime | None:
-        if self._scheduler is None:
-            return None
-        job = self._scheduler.get_job(f"{target}/{name}")
-        return job.next_run_time if job else None
-
     async def shutdown(self) -> None:
         self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         await asyncio.gather(*(rt.client.aclose() for rt in self.targets.values()), return_exceptions=True)
+
+
+def _render_parts(parts: dict[str, PartResult]) -> dict[str, list[RenderedFamily]]:
+    return {endpoint: render_families(p.families) for endpoint, p in parts.items() if p.families}
 
 
 def _jitter(interval: float) -> float:

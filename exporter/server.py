@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from exporter import __version__
-from exporter.snapshot import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, SnapshotStore
-
-NextRun = Callable[[str, str], datetime | None]
+from exporter.snapshot import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, RunRecord, SnapshotStore
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -29,8 +27,7 @@ def wants_gzip(accept_encoding: str) -> bool:
     return any(part.strip().split(";")[0] == "gzip" for part in accept_encoding.split(","))
 
 
-def build_app(store: SnapshotStore, next_run: NextRun | None = None,
-              middlewares: Sequence[Any] = ()) -> web.Application:
+def build_app(store: SnapshotStore, middlewares: Sequence[Any] = ()) -> web.Application:
     app = web.Application(middlewares=list(middlewares))
 
     async def metrics(request: web.Request) -> web.Response:
@@ -54,7 +51,7 @@ def build_app(store: SnapshotStore, next_run: NextRun | None = None,
         return web.Response(status=503, text="first collection round not finished\n")
 
     async def landing(_: web.Request) -> web.Response:
-        return web.Response(text=landing_page(store, next_run), content_type="text/html")
+        return web.Response(text=landing_page(store), content_type="text/html")
 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
@@ -74,14 +71,24 @@ def _age(ts: float | None, now: float) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
-def landing_page(store: SnapshotStore, next_run: NextRun | None = None) -> str:
-    """Per target and collector: last outcome and reason, duration, data age, interval."""
+def _failed_parts(run: RunRecord, now: float) -> str:
+    """The parts that failed, each with its reason and the age of the data it keeps."""
+    items = [
+        f"<li><code>{html.escape(p.endpoint)}</code> {html.escape(p.outcome.value)}: {html.escape(p.reason)} "
+        f"(data from {_age(p.last_success, now)})</li>"
+        for p in run.failed_parts
+    ]
+    return f"<ul>{''.join(items)}</ul>" if items else html.escape(run.reason)
+
+
+def landing_page(store: SnapshotStore) -> str:
+    """Per target and collector: last outcome, the parts that failed and why, duration, data age, interval."""
     now = time.time()
     rows = []
-    for (target, collector), run in sorted(store.runs().items()):
+    for (target, collector), run in sorted(store.view().items()):
         outcome = run.outcome.value if run.outcome else "pending"
         css = "ok" if run.succeeded else ("pending" if run.outcome is None else "fail")
-        nxt = next_run(target, collector) if next_run else None
+        nxt = datetime.fromtimestamp(run.next_run, UTC) if run.next_run else None
         rows.append(
             "<tr class='{css}'><td>{t}</td><td>{c}</td><td>{o}</td><td>{r}</td><td>{d}</td>"
             "<td>{a}</td><td>{i:g}s</td><td>{n}</td></tr>".format(
@@ -89,7 +96,7 @@ def landing_page(store: SnapshotStore, next_run: NextRun | None = None) -> str:
                 t=html.escape(target),
                 c=html.escape(collector),
                 o=html.escape(outcome),
-                r=html.escape(run.reason),
+                r=_failed_parts(run, now),
                 d=f"{run.duration:.2f}s" if run.last_run else "",
                 a=_age(run.last_success, now),
                 i=run.interval,

@@ -1,33 +1,60 @@
-"""The last complete data of every target × collector, and its rendered payload.
+"""The last good data of every target × collector × part, and its rendered payload.
 
-A successful run replaces its collector's families atomically; a failed run
-leaves them and only updates the run record. The exposition is rendered when
+A part that succeeds replaces its families; a part that fails keeps them and
+only its record changes, so its age shows. The exposition is rendered when
 something changed, never per scrape, so a scrape costs about as much as
 sending bytes.
+
+Threads: the collection thread is the only writer. What the serving thread
+reads (:meth:`SnapshotStore.view`, :attr:`SnapshotStore.payload`) is made of
+immutable records that the writer replaces whole, publishing a new mapping
+or payload by swapping one reference under ``_publish``; a reader takes that
+reference once per request and never sees half of an update.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import platform
+import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import __version__
-from exporter.client import SUCCESSFUL_OUTCOMES, Outcome
 from exporter.exposition import RenderedFamily, assemble, assemble_chunks, render_families
-from exporter.metrics import MetricSet, merge_families
+from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult, combine, worst
+from exporter.selfmetrics import run_families
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
+Key = tuple[str, str]
 
-@dataclass(slots=True)
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """How one part (one endpoint, or one chain of calls to it) last ended."""
+
+    endpoint: str
+    outcome: Outcome
+    reason: str
+    last_run: float
+    last_success: float | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome in SUCCESSFUL_OUTCOMES
+
+
+def _no_runs() -> Mapping[Outcome, int]:
+    return MappingProxyType(dict.fromkeys(Outcome, 0))
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """What the landing page and the self-metrics say about one target × collector."""
 
@@ -39,11 +66,39 @@ class RunRecord:
     last_run: float | None = None
     last_success: float | None = None
     consecutive_failures: int = 0
-    runs: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    #: runs in a row in which no part succeeded: what backs the interval off (a JPD in trouble)
+    consecutive_outages: int = 0
+    runs: Mapping[Outcome, int] = field(default_factory=_no_runs)
+    parts: tuple[PartRecord, ...] = ()
+    next_run: float | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.outcome in SUCCESSFUL_OUTCOMES
+
+    @property
+    def failed_parts(self) -> tuple[PartRecord, ...]:
+        return tuple(p for p in self.parts if not p.succeeded)
+
+
+def summarise(parts: Iterable[PartResult], error: str | None = None) -> tuple[Outcome, str]:
+    """The run's outcome (the worst of its parts') and reason; ``error`` is a failure outside any part."""
+    # The part that failed before those that could not run without it, then by endpoint (not by the
+    # order parts finished in): the same failure reads the same on every run.
+    parts = sorted(parts, key=lambda p: (p.needs is not None, p.endpoint))
+    if error is not None:
+        return Outcome.ERROR, error
+    failed = [(p.endpoint, p.outcome, p.reason) for p in parts if not p.succeeded]
+    combined = combine(failed, len(parts), "parts")
+    if combined is not None:
+        return combined.outcome, combined.reason
+    outcome = worst(p.outcome for p in parts)
+    reason = "; ".join(_named(p.endpoint, p.reason) for p in parts if p.outcome is Outcome.UNSUPPORTED)
+    return outcome, reason if outcome is Outcome.UNSUPPORTED else ""
+
+
+def _named(endpoint: str, reason: str) -> str:
+    return reason if reason.startswith(endpoint) else f"{endpoint}: {reason}"
 
 
 @dataclass(slots=True)
@@ -52,7 +107,8 @@ class Payload:
 
     Its gzip (what Prometheus asks for) is made when the payload is built,
     streamed from the rendered chunks; the plain text and OpenMetrics are
-    assembled on the first request that asks for them.
+    assembled on the first request that asks for them (on the serving
+    thread, the only one that touches those caches).
     """
 
     generation: int
@@ -90,105 +146,123 @@ class Payload:
 class SnapshotStore:
     def __init__(self) -> None:
         # Only the rendered form is kept: it is what is served, and a fraction of the size of Metric objects.
-        self._rendered: dict[tuple[str, str], list[RenderedFamily]] = {}
-        self._runs: dict[tuple[str, str], RunRecord] = {}
-        self._extra_sources: list[Callable[[], Iterable[Metric]]] = []
+        self._rendered: dict[Key, dict[str, list[RenderedFamily]]] = {}
+        self._records: Mapping[Key, RunRecord] = MappingProxyType({})
+        self._sources: list[Callable[[], Iterable[Metric]]] = []
+        self._publish = threading.Lock()
         self.generation = 0
         self._payload: Payload | None = None
 
-    # -- writing ---------------------------------------------------------
+    # -- writing (collection thread) ----------------------------------------
+    def _put(self, key: Key, record: RunRecord) -> RunRecord:
+        with self._publish:
+            self._records = MappingProxyType({**self._records, key: record})
+        return record
+
     def register(self, target: str, collector: str, interval: float) -> None:
-        self._runs[(target, collector)] = RunRecord(interval=interval, base_interval=interval)
-        self._rendered.setdefault((target, collector), [])
+        self._put((target, collector), RunRecord(interval=interval, base_interval=interval))
+        self._rendered.setdefault((target, collector), {})
 
     def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Families computed at render time (request counters kept by the clients)."""
-        self._extra_sources.append(source)
+        self._sources.append(source)
+
+    def sources(self) -> list[Callable[[], Iterable[Metric]]]:
+        return list(self._sources)
 
     def record(
         self,
         target: str,
         collector: str,
-        outcome: Outcome,
-        reason: str,
+        parts: Mapping[str, PartResult],
         duration: float,
-        families: list[Metric] | None = None,
-        partial: list[Metric] | None = None,
+        *,
+        error: str | None = None,
+        rendered: Mapping[str, list[RenderedFamily]] | None = None,
         now: float | None = None,
-        rendered: list[RenderedFamily] | None = None,
     ) -> RunRecord:
-        """Record a run; ``rendered`` is ``families`` already rendered (off the event loop)."""
+        """Record a run of ``parts``; ``rendered`` holds their new families already rendered (off the loop).
+
+        Parts of earlier runs that this run did not have at all (a feature
+        switched off on the JPD) are dropped with their data.
+        """
         key = (target, collector)
         now = time.time() if now is None else now
-        run = self._runs[key]
-        run.outcome = outcome
-        run.reason = reason
-        run.duration = duration
-        run.last_run = now
-        run.runs[outcome] += 1
-        if outcome in SUCCESSFUL_OUTCOMES:
-            run.last_success = now
-            run.consecutive_failures = 0
-            self._rendered[key] = rendered if rendered is not None else render_families(families or [])
+        previous = self._records[key]
+        known = {p.endpoint: p for p in previous.parts}
+        data = self._rendered[key]
+        records = []
+        for endpoint, part in parts.items():
+            last_success = known[endpoint].last_success if endpoint in known else None
+            if part.families is not None:
+                data[endpoint] = (rendered or {}).get(endpoint) or render_families(part.families)
+            if part.succeeded:
+                last_success = now
+            records.append(PartRecord(endpoint, part.outcome, part.reason, now, last_success))
+        if error is None:  # a run that crashed midway keeps the parts it did not reach
+            for endpoint in set(data) - set(parts):
+                del data[endpoint]
         else:
-            run.consecutive_failures += 1
-            if partial:
-                names = {f.name for f in partial}
-                self._rendered[key] = [f for f in self._rendered[key] if f.name not in names] + \
-                    render_families(partial)
+            records += [p for p in previous.parts if p.endpoint not in parts]
+        outcome, reason = summarise(parts.values(), error)
+        succeeded = outcome in SUCCESSFUL_OUTCOMES
+        outage = not any(p.succeeded for p in parts.values())
+        runs = dict(previous.runs)
+        runs[outcome] += 1
         self.generation += 1
-        return run
+        return self._put(key, replace(
+            previous,
+            outcome=outcome,
+            reason=reason,
+            duration=duration,
+            last_run=now,
+            last_success=now if succeeded else previous.last_success,
+            consecutive_failures=0 if succeeded else previous.consecutive_failures + 1,
+            consecutive_outages=previous.consecutive_outages + 1 if outage and not succeeded else 0,
+            runs=MappingProxyType(runs),
+            parts=tuple(sorted(records, key=lambda p: p.endpoint)),
+        ))
 
-    # -- reading ---------------------------------------------------------
-    def runs(self) -> dict[tuple[str, str], RunRecord]:
-        return self._runs
+    def schedule(self, target: str, collector: str, *, interval: float | None = None,
+                 next_run: float | None = None) -> None:
+        """The collector's current interval (grows while it fails) and its next run, for the landing page."""
+        key = (target, collector)
+        record = self._records[key]
+        self._put(key, replace(record, interval=record.interval if interval is None else interval,
+                               next_run=next_run if next_run is not None else record.next_run))
+
+    # -- reading -----------------------------------------------------------
+    def view(self) -> Mapping[Key, RunRecord]:
+        """Every run record; an immutable mapping safe to read from any thread."""
+        return self._records
+
+    def runs(self) -> Mapping[Key, RunRecord]:
+        return self._records
 
     def run(self, target: str, collector: str) -> RunRecord:
-        return self._runs[(target, collector)]
+        return self._records[(target, collector)]
 
     def families(self, target: str, collector: str) -> list[Metric]:
         """The current data of one collector, parsed back from its rendering (for tools and tests)."""
-        rendered = self._rendered.get((target, collector), [])
+        rendered = [f for _, fams in sorted(self._rendered.get((target, collector), {}).items()) for f in fams]
         return list(text_string_to_metric_families(assemble([rendered]).decode())) if rendered else []
 
-    def series(self, target: str, collector: str) -> int:
-        return sum(f.series for f in self._rendered.get((target, collector), []))
+    def series(self, target: str, collector: str, parts: Iterable[str] | None = None) -> int:
+        """Series of one collector, or of the named parts of it."""
+        data = self._rendered.get((target, collector), {})
+        keep = data.keys() if parts is None else set(parts)
+        return sum(f.series for endpoint, fams in data.items() if endpoint in keep for f in fams)
 
     def all_ran(self) -> bool:
-        return all(run.last_run is not None for run in self._runs.values())
-
-    def self_metrics(self) -> list[Metric]:
-        build = Metric("jfrog_exporter_build_info", "Exporter version and Python version.", "gauge")
-        build.add_sample("jfrog_exporter_build_info",
-                         {"version": __version__, "python_version": platform.python_version()}, 1.0)
-        by_target: dict[str, MetricSet] = {}
-        for (target, collector), run in self._runs.items():
-            metrics = by_target.setdefault(target, MetricSet(target))
-            labels = {"collector": collector}
-            metrics.gauge("jfrog_exporter_collector_success",
-                          "1 if the last run of the collector succeeded (an endpoint the edition lacks counts).",
-                          1.0 if run.succeeded else 0.0, **labels)
-            metrics.gauge("jfrog_exporter_collector_duration_seconds", "Wall time of the collector's last run.",
-                          run.duration if run.last_run is not None else None, **labels)
-            metrics.gauge("jfrog_exporter_collector_last_success_timestamp_seconds",
-                          "When the collector last succeeded: the age of its data.", run.last_success, **labels)
-            metrics.gauge("jfrog_exporter_collector_interval_seconds",
-                          "Current polling interval (grows while the collector keeps failing).", run.interval,
-                          **labels)
-            metrics.gauge("jfrog_exporter_collector_consecutive_failures",
-                          "Runs that failed in a row since the last success.", run.consecutive_failures, **labels)
-            for outcome, count in run.runs.items():
-                metrics.counter("jfrog_exporter_collector_runs", "Collector runs by outcome.", count,
-                                outcome=outcome.value, **labels)
-        groups: list[Iterable[Metric]] = [[build]]
-        groups.extend(m.families() for m in by_target.values())
-        return merge_families(groups)
+        return all(run.last_run is not None for run in self._records.values())
 
     def freeze(self) -> tuple[int, list[list[RenderedFamily]]]:
         """Everything to assemble; self-metrics are rendered now, snapshots were rendered when they changed."""
-        groups = [render_families(self.self_metrics())]
-        groups.extend(render_families(source()) for source in self._extra_sources)
-        groups.extend(self._rendered[key] for key in sorted(self._rendered))
+        groups = [render_families(run_families(self._records))]
+        groups.extend(render_families(source()) for source in self._sources)
+        for key in sorted(self._rendered):
+            parts = self._rendered[key]
+            groups.extend(parts[endpoint] for endpoint in sorted(parts))
         return self.generation, groups
 
     def render(self) -> Payload:
@@ -196,9 +270,10 @@ class SnapshotStore:
         return self.store_payload(render_groups(*self.freeze()))
 
     def store_payload(self, payload: Payload) -> Payload:
-        if self._payload is None or payload.generation >= self._payload.generation:
-            self._payload = payload
-        return self._payload
+        with self._publish:
+            if self._payload is None or payload.generation >= self._payload.generation:
+                self._payload = payload
+            return self._payload
 
     @property
     def payload(self) -> Payload | None:

@@ -7,6 +7,9 @@ base units and return ``None`` for values the JPD reports as unavailable.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from datetime import UTC, datetime
 
@@ -139,3 +142,23 @@ def safe_url(url: object) -> str:
     text = _USERINFO.sub(lambda m: m.group("scheme") or "", url.strip(), count=1)
     text = text.split("#", 1)[0].split("?", 1)[0]
     return text.rstrip("/")
+
+
+def jwt_expiry(token: str | None) -> float | None:
+    """The ``exp`` claim of a JWT, decoded locally without verification; None for reference tokens."""
+    if not token:
+        return None
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or exp <= 0:
+        return None
+    return float(exp)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,8 @@ class InProcessSimulator:
     def __init__(self) -> None:
         self.runners: list[Any] = []
 
-    async def start(self, scenario: str = "healthy", **state: Any) -> tuple[str, SimState]:
-        sim_state = SimState(scenarios.build(scenario), **state)
+    async def start(self, scenario: str = "healthy", scale: int | None = None, **state: Any) -> tuple[str, SimState]:
+        sim_state = SimState(scenarios.build(scenario, scale=scale), **state)
         runner, port = await start(sim_state)
         self.runners.append(runner)
         return f"http://127.0.0.1:{port}", sim_state
@@ -57,4 +58,15 @@ def collect_once() -> Callable[..., Any]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--soak-seconds", default="60", help="duration of the soak test (default 60)")
+    parser.addoption("--soak-seconds", default="30", help="duration of the soak test (default 30)")
+
+
+#: the layer of each test folder, as a marker: `pytest -m unit` runs the fast layer alone
+LAYERS = ("unit", "e2e", "packaging")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        if parts and parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))

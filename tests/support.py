@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.families import Emitter
+from exporter.scheduler import Engine
 from exporter.simulator.core import DEFAULT_TOKEN
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,6 +38,28 @@ def parse_exposition(text: str) -> Samples:
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out
+
+
+def emitted(out: Emitter) -> Samples:
+    """The samples an emitter built, keyed like :func:`parse_exposition`'s."""
+    return {(s.name, frozenset(s.labels.items())): s.value for f in out.families() for s in f.samples}
+
+
+async def run_and_scrape(engine: Engine, collector: str, target: str = "sim") -> Samples:
+    """One run of ``collector``, then what a scrape would get."""
+    await engine.run_collector(target, collector)
+    await engine.render_now()
+    assert engine.store.payload is not None
+    return parse_exposition(engine.store.payload.text.decode())
+
+
+def endpoint_up(samples: Samples, endpoint: str, collector: str) -> float | None:
+    return value(samples, "jfrog_exporter_endpoint_up", collector=collector, endpoint=endpoint)
+
+
+def endpoint_last_success(samples: Samples, endpoint: str, collector: str) -> float | None:
+    return value(samples, "jfrog_exporter_endpoint_last_success_timestamp_seconds", collector=collector,
+                 endpoint=endpoint)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:

@@ -26,6 +26,11 @@ complete: it is halved and asked again (up to ``max_queries`` per run),
 so a burst is caught up on over a few runs while every query stays bounded.
 Items of a window asked again are remembered by (repo, path, name, time)
 until the watermark passes them, so each is counted once.
+
+Two parts: the repository list, which gives quiet repositories their 0,
+and the AQL searches of both kinds of activity. Both kinds are one part
+because they are one route (``POST /artifactory/api/search/aql``), and an
+``endpoint`` label holds a route template.
 """
 
 from __future__ import annotations
@@ -34,16 +39,17 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client.core import Metric
 from pydantic import Field, field_validator
 
-from exporter.client import CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings, Duration, parse_duration, parse_result
-from exporter.metrics import MetricSet
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations, Emitter
+from exporter.outcomes import CollectionError, Outcome, combine
+from exporter.validation import Duration, parse_duration
 from exporter.values import parse_iso_timestamp
 
 log = logging.getLogger(__name__)
@@ -51,8 +57,136 @@ log = logging.getLogger(__name__)
 AQL = "/artifactory/api/search/aql"
 REPOSITORIES = "/artifactory/api/repositories"
 
+F = Declarations("activity")
+CREATED = F.counter("jfrog_artifacts_created",
+                    "Files created in the repository, each counted once, from AQL over the time since the previous "
+                    "run (counting starts when the exporter starts).", "repo")
+DOWNLOADED = F.counter("jfrog_artifacts_downloaded",
+                       "Files downloaded from the repository, from AQL stat.downloaded over the time since the "
+                       "previous run: a file downloaded several times between two runs counts once.", "repo")
+WATERMARK = F.gauge("jfrog_activity_watermark_timestamp_seconds",
+                    "How far the activity counters have been counted, as a Unix timestamp (kind: created, "
+                    "downloaded).", "kind")
+TRUNCATED = F.counter("jfrog_activity_truncated_windows",
+                      "AQL windows whose answer still filled max_results at the smallest window: activity in them "
+                      "may be missing from the counters.", "kind")
+
 #: the database keeps milliseconds: a window of one cannot be split, a full answer for it is counted as it is
 MIN_WINDOW_MS = 1
+
+
+class ActivitySettings(CollectorSettings):
+    max_results: int = Field(10_000, ge=1, le=1_000_000, description="AQL .limit() of every query")
+    query_timeout: Duration = Field(60.0, description="give up an AQL query after this long")
+    settle: float = Field(60.0, ge=0, description="how far behind now each query stops, for rows written late")
+    max_queries: int = Field(4, ge=1, le=100, description="AQL queries per kind and run at most")
+
+    @field_validator("settle", mode="before")
+    @classmethod
+    def _settle(cls, value: Any) -> Any:
+        # Unlike an interval, zero is a valid choice here.
+        if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
+            return 0.0
+        return parse_duration(value)
+
+
+class ActivityCollector(Collector[ActivitySettings]):
+    name = "activity"
+    default_interval = 300.0
+    enabled_by_default = False
+    description = "artifacts created and downloaded per repository (AQL over the time since the last run)"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.streams = (Stream("created", "created"), Stream("downloaded", "stat.downloaded"))
+        #: remote repositories' caches ("<key>-cache") -> the remote key, which the repo filter is about
+        self._remote_of: dict[str, str] = {}
+        self._known: list[str] = []
+
+    def allowed(self, repo: str) -> bool:
+        return self.target.repos.allows(self._remote_of.get(repo, repo))
+
+    async def collect(self, run: Run) -> None:
+        # The list first: the searches count by it (remote caches) and give its quiet repositories their 0.
+        # Without it they use the last list this JPD answered.
+        await run.part(REPOSITORIES, self._repositories)
+        await run.part(AQL, self._searches)
+
+    async def _repositories(self, part: Part) -> None:
+        """Repository keys, so that quiet repositories show 0 rather than no series (rate() needs the 0)."""
+        self._known, self._remote_of = counted_repositories(parse_result(parse_repositories, await part.get()))
+
+    async def _searches(self, part: Part) -> None:
+        """Both kinds of activity, each on its own even when the other fails.
+
+        The counters are exact up to each kind's watermark whatever happened
+        to the queries, so they are current even when a query failed.
+        """
+        now_ms = round(time.time() * 1000)
+        failures: list[tuple[str, Outcome, str]] = []
+        for stream in self.streams:
+            if stream.watermark_ms is None:
+                stream.start(now_ms)
+                continue
+            try:
+                await self._catch_up(part, stream, now_ms)
+            except CollectionError as exc:
+                # The part is this route: its reason need not repeat it.
+                failures.append((stream.kind, exc.outcome, exc.reason.removeprefix(f"{AQL}: ")))
+        error = combine(failures, len(self.streams), "searches")
+        if error is not None and error.outcome is Outcome.UNSUPPORTED:
+            raise error  # an edition without AQL: no counters, not counters stuck at 0
+        quiet = [repo for repo in self._known if self.allowed(repo)]
+        for stream in self.streams:
+            stream.know(quiet)
+        activity_families(self.streams, part.out)
+        part.current_on_failure = True
+        if error is not None:
+            raise error
+
+    async def _catch_up(self, part: Part, stream: Stream, now_ms: int) -> None:
+        settle_ms = round(self.settings.settle * 1000)
+        limit = self.settings.max_results
+        for _ in range(self.settings.max_queries):
+            after, until = stream.bounds(now_ms, settle_ms)
+            if until <= after:
+                return
+            found = await self._query(part, stream, after, until, limit)
+            stream.count(found, after, until, self.allowed)
+            if len(found) >= limit:
+                if stream.shrink(until):
+                    continue  # not complete: ask again for the first half
+                stream.truncated += 1
+                log.warning("target=%s: activity %s: more than %d items within %d ms; some are not counted",
+                            self.target.name, stream.kind, limit, until - after)
+            stream.advance(until)
+
+    async def _query(self, part: Part, stream: Stream, after: int, until: int, limit: int) -> list[Activity]:
+        text = build_query(stream.time_field, after, until, limit)
+        timeout = self.settings.query_timeout
+        try:
+            # A search is read-only, so it may be retried like a GET.
+            result = await asyncio.wait_for(part.client.request("POST", AQL, content=text, retry=True), timeout)
+        except TimeoutError:
+            stream.shrink(until)  # a smaller window next time
+            raise CollectionError(Outcome.TIMEOUT, f"{AQL}: query took longer than {timeout:g}s") from None
+        if result.outcome is Outcome.TIMEOUT:
+            stream.shrink(until)
+        return parse_result(lambda body: parse_aql_activity(body, stream.time_field), result)
+
+
+def activity_families(streams: Sequence[Stream], out: Emitter) -> None:
+    """The counters of both kinds by repository, and how far each kind has been counted."""
+    for stream, family in zip(streams, (CREATED, DOWNLOADED), strict=True):
+        out.touch(family)
+        for repo, count in sorted(stream.counts.items()):
+            out.counter(family, count, repo=repo)
+    for stream in streams:
+        out.gauge(WATERMARK, None if stream.watermark_ms is None else stream.watermark_ms / 1000, kind=stream.kind)
+        out.counter(TRUNCATED, stream.truncated, kind=stream.kind)
+
+
+# -- parsers -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +248,23 @@ def parse_repositories(body: object) -> list[tuple[str, str]]:
     return [(str(r["key"]), str(r.get("type") or "").upper()) for r in body if isinstance(r, dict) and r.get("key")]
 
 
+def counted_repositories(repos: Sequence[tuple[str, str]]) -> tuple[list[str], dict[str, str]]:
+    """The repositories activity is counted in, and each remote cache's remote key.
+
+    Items live in local and federated repositories and in remote
+    repositories' caches ("<key>-cache"); virtual ones hold nothing.
+    """
+    known: list[str] = []
+    remote_of: dict[str, str] = {}
+    for key, kind in repos:
+        if kind == "REMOTE":
+            remote_of[f"{key}-cache"] = key
+            known.append(f"{key}-cache")
+        elif kind in ("LOCAL", "FEDERATED"):
+            known.append(key)
+    return known, remote_of
+
+
 @dataclass
 class Stream:
     """The counting state of one kind of activity: watermark, recently counted items, totals."""
@@ -133,14 +284,24 @@ class Stream:
 
     def bounds(self, now_ms: int, settle_ms: int) -> tuple[int, int]:
         """The next window (after, until]; empty when the watermark already reaches now - settle."""
-        assert self.watermark_ms is not None
+        if self.watermark_ms is None:
+            raise ValueError(f"activity {self.kind}: no watermark yet")
         after = self.watermark_ms
         until = now_ms - settle_ms
         if self.window_ms is not None:
             until = min(until, after + self.window_ms)
         return after, until
 
-    def count(self, found: list[Activity], after_ms: int, until_ms: int, allowed: Any) -> int:
+    def know(self, repos: Iterable[str]) -> None:
+        """Repositories whose counter shows 0 until something happens in them.
+
+        Once known, a repository keeps its series: a counter that vanished and
+        came back would look like a reset.
+        """
+        for repo in repos:
+            self.counts.setdefault(repo, 0)
+
+    def count(self, found: list[Activity], after_ms: int, until_ms: int, allowed: Callable[[str], bool]) -> int:
         """Count what was not counted before; returns how many were new."""
         new = 0
         for act in found:
@@ -162,131 +323,10 @@ class Stream:
 
     def shrink(self, until_ms: int) -> bool:
         """Halve the window after a full or timed-out answer; False when it is already the smallest."""
-        assert self.watermark_ms is not None
+        if self.watermark_ms is None:
+            return False
         span = until_ms - self.watermark_ms
         if span <= MIN_WINDOW_MS:
             return False
         self.window_ms = max(MIN_WINDOW_MS, span // 2)
         return True
-
-
-class ActivitySettings(CollectorSettings):
-    max_results: int = Field(10_000, ge=1, le=1_000_000, description="AQL .limit() of every query")
-    query_timeout: Duration = Field(60.0, description="give up an AQL query after this long")
-    settle: float = Field(60.0, ge=0, description="how far behind now each query stops, for rows written late")
-    max_queries: int = Field(4, ge=1, le=100, description="AQL queries per kind and run at most")
-
-    @field_validator("settle", mode="before")
-    @classmethod
-    def _settle(cls, value: Any) -> Any:
-        # Unlike an interval, zero is a valid choice here.
-        if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
-            return 0.0
-        return parse_duration(value)
-
-
-CREATED_HELP = ("Files created in the repository, each counted once, from AQL over the time since the previous "
-                "run (counting starts when the exporter starts).")
-DOWNLOADED_HELP = ("Files downloaded from the repository, from AQL stat.downloaded over the time since the previous "
-                   "run: a file downloaded several times between two runs counts once.")
-WATERMARK_HELP = "How far the activity counters have been counted, as a Unix timestamp (kind: created, downloaded)."
-TRUNCATED_HELP = ("AQL windows whose answer still filled max_results at the smallest window: activity in them may be "
-                  "missing from the counters.")
-
-
-class ActivityCollector(Collector):
-    name = "activity"
-    default_interval = 300.0
-    enabled_by_default = False
-    description = "artifacts created and downloaded per repository (AQL over the time since the last run)"
-    settings_model = ActivitySettings
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.streams = (Stream("created", "created"), Stream("downloaded", "stat.downloaded"))
-        #: remote repositories' caches ("<key>-cache") -> the remote key, which the repo filter is about
-        self._remote_of: dict[str, str] = {}
-        self._known: list[str] = []
-
-    @property
-    def _config(self) -> ActivitySettings:
-        assert isinstance(self.settings, ActivitySettings)
-        return self.settings
-
-    def allowed(self, repo: str) -> bool:
-        return self.target.repos.allows(self._remote_of.get(repo, repo))
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        await self._refresh_repositories(client)
-        now_ms = round(time.time() * 1000)
-        for stream in self.streams:
-            if stream.watermark_ms is None:
-                stream.start(now_ms)
-            else:
-                await self._catch_up(client, stream, now_ms)
-        return self._families()
-
-    async def _refresh_repositories(self, client: JfrogClient) -> None:
-        """Repository keys, so that quiet repositories show 0 rather than no series (rate() needs the 0)."""
-        result = await client.get(REPOSITORIES)
-        if not result.ok:
-            log.debug("target=%s: no repository list (%s); counters appear with the first activity",
-                      self.target.name, result.reason)
-            return
-        known, remote_of = [], {}
-        for key, kind in parse_result(parse_repositories, result):
-            if kind == "REMOTE":
-                remote_of[f"{key}-cache"] = key
-                known.append(f"{key}-cache")
-            elif kind in ("LOCAL", "FEDERATED"):
-                known.append(key)
-        self._known, self._remote_of = known, remote_of
-
-    async def _catch_up(self, client: JfrogClient, stream: Stream, now_ms: int) -> None:
-        settle_ms = round(self._config.settle * 1000)
-        limit = self._config.max_results
-        for _ in range(self._config.max_queries):
-            after, until = stream.bounds(now_ms, settle_ms)
-            if until <= after:
-                return
-            found = await self._query(client, stream, after, until, limit)
-            stream.count(found, after, until, self.allowed)
-            if len(found) >= limit:
-                if stream.shrink(until):
-                    continue  # not complete: ask again for the first half
-                stream.truncated += 1
-                log.warning("target=%s: activity %s: more than %d items within %d ms; some are not counted",
-                            self.target.name, stream.kind, limit, until - stream.watermark_ms)
-            stream.advance(until)
-
-    async def _query(self, client: JfrogClient, stream: Stream, after: int, until: int, limit: int) -> list[Activity]:
-        text = build_query(stream.time_field, after, until, limit)
-        try:
-            # A search is read-only, so it may be retried like a GET.
-            result = await asyncio.wait_for(client.request("POST", AQL, content=text, retry=True),
-                                            self._config.query_timeout)
-        except TimeoutError:
-            stream.shrink(until)  # a smaller window next time
-            raise CollectionError(Outcome.TIMEOUT, f"{AQL}: {stream.kind} query took longer than "
-                                  f"{self._config.query_timeout:g}s") from None
-        if result.outcome is Outcome.TIMEOUT:
-            stream.shrink(until)
-        return parse_result(lambda body: parse_aql_activity(body, stream.time_field), result)
-
-    def _families(self) -> list[Metric]:
-        metrics = MetricSet(self.target.name)
-        for stream, name, help_text in (
-            (self.streams[0], "jfrog_artifacts_created", CREATED_HELP),
-            (self.streams[1], "jfrog_artifacts_downloaded", DOWNLOADED_HELP),
-        ):
-            metrics.declare(name, help_text, "counter")
-            for repo in self._known:
-                if self.allowed(repo):
-                    stream.counts.setdefault(repo, 0)
-            for repo, count in sorted(stream.counts.items()):
-                metrics.counter(name, help_text, count, repo=repo)
-        for stream in self.streams:
-            watermark = None if stream.watermark_ms is None else stream.watermark_ms / 1000
-            metrics.gauge("jfrog_activity_watermark_timestamp_seconds", WATERMARK_HELP, watermark, kind=stream.kind)
-            metrics.counter("jfrog_activity_truncated_windows", TRUNCATED_HELP, stream.truncated, kind=stream.kind)
-        return metrics.families()

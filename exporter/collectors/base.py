@@ -1,4 +1,17 @@
-"""What every collector is: a name, a default interval and an async collect.
+"""The collector contract: declared families, parts with their own outcomes, typed settings.
+
+A collector module reads top to bottom:
+
+1. its declared families (``F = Declarations("name")``, then one line each);
+2. the collector class, whose ``collect`` runs its parts: ``await run.part(ENDPOINT, self._fetch)``;
+3. its pure parsers, from decoded JSON to typed values.
+
+A part is one endpoint (route template) or one dependent chain of calls to
+it (pages, one call per repository). Its function receives a :class:`Part`:
+it calls the JPD through it, parses, and emits samples through ``part.out``.
+The part's outcome is its own: a part that fails keeps its last good
+families, the others stay current. ``Run`` holds the parts' results; the
+engine turns them into the run's outcome with :func:`exporter.outcomes.worst`.
 
 A collector instance belongs to one target, so collectors that must remember
 something between runs (counters built from histories) keep it on ``self``.
@@ -7,61 +20,31 @@ something between runs (counters built from histories) keep it on ``self``.
 from __future__ import annotations
 
 import asyncio
-import re
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, cast, get_args, get_origin
 
-from prometheus_client.core import Metric
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from exporter.client import ApiResult, CollectionError, Outcome
+from exporter.client import ApiResult
+from exporter.families import Emitter
+from exporter.outcomes import CollectionError, Outcome, PartResult, combine
+from exporter.validation import Duration
 
 if TYPE_CHECKING:
     from exporter.client import JfrogClient
     from exporter.config import TargetConfig
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+log = logging.getLogger(__name__)
 
-
-def parse_duration(value: Any) -> Any:
-    """Accept seconds as a number or Prometheus-style strings: "30s", "5m", "1h30m", "250ms"."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            parts = _DURATION_RE.findall(text)
-            if not parts or "".join(n + u for n, u in parts) != text:
-                raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h30m)") from None
-            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-    else:
-        raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
-    if seconds <= 0:
-        raise ValueError("a duration must be greater than zero")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def check_patterns(patterns: list[str]) -> list[str]:
-    """Validate regular expressions from the configuration, naming the one that does not compile."""
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
-    return patterns
+T = TypeVar("T")
+K = TypeVar("K")
+P = ParamSpec("P")
 
 
 class CollectorSettings(BaseModel):
-    """Per-target settings every collector accepts; collectors may extend it."""
+    """Per-target settings every collector accepts; collectors extend it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -69,16 +52,126 @@ class CollectorSettings(BaseModel):
     interval: Duration | None = None
 
 
-class Collector(ABC):
+S = TypeVar("S", bound=CollectorSettings)
+
+
+class Part:
+    """What a part's function works with: the target's client, its settings and an emitter."""
+
+    def __init__(self, run: Run, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.client = run.client
+        self.target = run.target
+        self.out = Emitter(run.target.name)
+        #: set by a part whose samples stay true when its call fails (``jfrog_up 0``)
+        self.current_on_failure = False
+
+    async def get(self, endpoint: str | None = None, **kwargs: Any) -> ApiResult:
+        """GET this part's endpoint (or another of its chain); see :meth:`JfrogClient.get`."""
+        return await self.client.get(endpoint or self.endpoint, **kwargs)
+
+    async def each(self, items: Sequence[K], fetch: Callable[[K], Awaitable[T]]) -> list[T]:
+        """``fetch`` for every item with the target's concurrency; results in the order of ``items``."""
+        return await run_bounded([_bind(fetch, item) for item in items], self.target.max_concurrency)
+
+    async def get_each(self, items: Sequence[str], path: Callable[[str], dict[str, str]],
+                       endpoint: str | None = None, **kwargs: Any) -> dict[str, ApiResult]:
+        """One GET per item (``path`` fills the route template), failures combined by the one rule.
+
+        Items whose call answers "not found" (gone since they were listed, or
+        an edition without the endpoint) are left out of the result.
+        """
+        template = endpoint or self.endpoint
+        results = await self.each(items, lambda item: self.client.get(template, path=path(item), **kwargs))
+        failed = [(f"{template} for {item}", r.outcome, r.reason) for item, r in zip(items, results, strict=True)
+                  if not r.ok and not r.unsupported]
+        error = combine(failed, len(items))
+        if error is not None:
+            raise error
+        return {item: r for item, r in zip(items, results, strict=True) if r.ok}
+
+
+def _bind(fetch: Callable[[K], Awaitable[T]], item: K) -> Callable[[], Awaitable[T]]:
+    return lambda: fetch(item)
+
+
+def parse_result(parser: Callable[[Any], T], result: ApiResult) -> T:
+    """Parse the body of a successful call with a pure parser.
+
+    A failed call fails the part with its own outcome; a body of the wrong
+    shape fails it as bad_response.
+    """
+    body = result.require()
+    try:
+        return parser(body)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CollectionError(Outcome.BAD_RESPONSE, f"{result.endpoint}: unexpected shape: {exc}") from None
+
+
+class Run:
+    """One run of one collector for one target: the parts it ran and how each ended."""
+
+    def __init__(self, target: TargetConfig, client: JfrogClient, collector: str) -> None:
+        self.target = target
+        self.client = client
+        self.collector = collector
+        self.parts: dict[str, PartResult] = {}
+
+    def _record(self, result: PartResult) -> None:
+        if result.endpoint in self.parts:
+            raise ValueError(f"collector {self.collector}: part {result.endpoint} ran twice in one run")
+        self.parts[result.endpoint] = result
+
+    async def part(self, endpoint: str, fetch: Callable[Concatenate[Part, P], Awaitable[T]],
+                   *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """Run one part; its value, or None when it failed or the edition lacks it."""
+        part = Part(self, endpoint)
+        try:
+            value = await fetch(part, *args, **kwargs)
+        except CollectionError as exc:
+            # Unsupported: nothing to report but what the part said about it. Failed: keep the last good data.
+            keep = exc.outcome is Outcome.UNSUPPORTED or part.current_on_failure
+            self._record(PartResult(endpoint, exc.outcome, exc.reason, part.out.families() if keep else None))
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in one part must not take the others down
+            log.exception("target=%s collector=%s part=%s: unexpected error", self.target.name, self.collector,
+                          endpoint)
+            self._record(PartResult(endpoint, Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}", None))
+            return None
+        self._record(PartResult(endpoint, Outcome.SUCCESS, "", part.out.families()))
+        return value
+
+    def skip(self, endpoint: str, needs: str) -> None:
+        """A part that could not run because the part ``needs`` did not deliver: it ends as that one did."""
+        upstream = self.parts[needs]
+        if upstream.outcome is Outcome.UNSUPPORTED:
+            self._record(PartResult(endpoint, Outcome.UNSUPPORTED, upstream.reason, []))
+        else:
+            self._record(PartResult(endpoint, upstream.outcome, f"not read: {needs} failed", None, needs))
+
+
+class Collector(ABC, Generic[S]):
     """One area of the JPD, polled on its own schedule for one target."""
 
     name: ClassVar[str]
     default_interval: ClassVar[float]
     enabled_by_default: ClassVar[bool] = True
     description: ClassVar[str] = ""
+    #: the type argument of Collector[...], set for each subclass
     settings_model: ClassVar[type[CollectorSettings]] = CollectorSettings
 
-    def __init__(self, target: TargetConfig, settings: CollectorSettings) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # `class X(Collector[XSettings])` names the settings model once; the configuration reads it from here.
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Collector:
+                (model,) = get_args(base)
+                if isinstance(model, type) and issubclass(model, CollectorSettings):
+                    cls.settings_model = model
+
+    def __init__(self, target: TargetConfig, settings: S) -> None:
         self.target = target
         self.settings = settings
 
@@ -87,29 +180,8 @@ class Collector(ABC):
         return self.settings.interval or self.default_interval
 
     @abstractmethod
-    async def collect(self, client: JfrogClient) -> Iterable[Metric]:
-        """Return the complete families of this run.
-
-        Raise :class:`exporter.client.CollectionError` when the data would be
-        incomplete; with outcome ``unsupported`` when the edition lacks the
-        whole area (counted as success: nothing to report).
-        """
-
-
-T = TypeVar("T")
-
-
-def parse_result(parser: Callable[[Any], T], result: ApiResult) -> T:
-    """Parse the body of a successful call with a pure parser.
-
-    A failed call fails the run with its own outcome; a body of the wrong
-    shape fails it as bad_response.
-    """
-    body = result.require()
-    try:
-        return parser(body)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise CollectionError(Outcome.BAD_RESPONSE, f"{result.endpoint}: unexpected shape: {exc}") from None
+    async def collect(self, run: Run) -> None:
+        """Run every part of this collector through ``run``."""
 
 
 async def run_bounded(jobs: Sequence[Callable[[], Awaitable[T]]], workers: int) -> list[T]:

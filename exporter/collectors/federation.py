@@ -1,33 +1,44 @@
 """Collector `federation`: Federated repositories, from the Federation service (RTFS) or the legacy one.
 
 A JPD runs either the standalone Federation service (RTFS, 7.104.2+) or the
-legacy federation inside Artifactory. The collector remembers which one
-answered and asks it first next time; when it stops answering (an upgrade
+legacy federation inside Artifactory. Each run first asks the service that
+answered last time (RTFS on the first run) whether it is active: its
+stateSummary, or the legacy mirrorsLag. When it stops answering (an upgrade
 enables RTFS, whose JPD then refuses the legacy endpoints with a plain-text
-"RTFS is enabled therefore ... is not allowed") it detects again. Member
-states of both services map onto one state set, lags are in seconds.
+"RTFS is enabled therefore ... is not allowed") the other one is asked. The
+parts of the active service run; those of the other are not run at all, so
+their families go away with a switch. Member states of both services map
+onto one state set, lags are in seconds.
 
-The legacy per-repository status endpoint is heavy on the JPD's database
-(the documents warn about it), so it is only called when
-``legacy_repo_status`` is enabled.
+Parts, besides the repository list, inconsistentRepos and the failed binary
+tasks that both services share:
+
+- RTFS: stateSummary (the service, federations per state), stateList
+  (member states), connectionStates/{repo} (lag and queue of this JPD's
+  outgoing connections; it needs stateList to tell them apart).
+- legacy: mirrorsLag (the service, lags), federation/state (member states,
+  combined with unavailableMirrors and mirrorsLag), and the per-repository
+  status when ``legacy_repo_status`` is enabled: it is heavy on the JPD's
+  database (the documents warn about it); it adds queued events, the lags
+  mirrorsLag lacks and the finer v2 member states.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Annotated, Any, cast
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
-from prometheus_client.core import Metric
 from pydantic import Field
 
-from exporter.client import ApiResult, CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings, parse_result, run_bounded
-from exporter.metrics import MetricSet
+from exporter.client import ApiResult, JfrogClient
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations, Emitter
+from exporter.outcomes import CollectionError, Outcome, combine
 from exporter.values import parse_count, safe_url
 
 log = logging.getLogger(__name__)
@@ -48,12 +59,352 @@ LEGACY_REPO_STATUS_V1 = "/artifactory/api/federation/status/repo/{repo}"
 
 RTFS = "rtfs"
 LEGACY = "legacy"
+#: the call whose answer says whether a service is active; its part reports the service
+PROBES = {RTFS: STATE_SUMMARY, LEGACY: MIRRORS_LAG}
 
 #: jfrog_federation_member_status, as the metric contract lists them
 MEMBER_STATES = ("healthy", "delayed", "pending_full_sync", "full_sync_running", "out_of_sync", "error",
                  "disabled", "not_available")
 #: the documented keys of RTFS stateSummary (jfrog_federation_federations{state})
 SUMMARY_STATES = ("HEALTHY", "NOT_AVAILABLE", "DELAYED", "PENDING_FS", "FULL_SYNC_RUNNING", "ERROR", "DISABLED")
+
+ADMIN_NEEDED = "requires an admin user (federation monitoring is admin-only; Artifactory answered 403)"
+
+F = Declarations("federation")
+SERVICE_INFO = F.info("jfrog_federation_service_info",
+                      "Which federation service answers on the JPD (mode: rtfs or legacy).", "mode")
+FEDERATIONS = F.gauge("jfrog_federation_federations",
+                      "Federations per state, from the Federation service's stateSummary (RTFS only).", "state")
+_MEMBER = ("repo", "remote_repo", "remote_url")
+MEMBER_STATUS = F.state_set("jfrog_federation_member_status",
+                            "State of each remote member of a Federation, as a state set (polled in the background).",
+                            MEMBER_STATES, *_MEMBER)
+MEMBER_IN_LAG = F.gauge("jfrog_federation_member_in_lag",
+                        "1 if the member is late sending metadata events (RTFS inLag).", *_MEMBER)
+LAG = F.gauge("jfrog_federation_lag_seconds",
+              "Lag of metadata events from the local repository to the member.", *_MEMBER)
+QUEUED = F.gauge("jfrog_federation_queued_events", "Metadata events queued for the member.", *_MEMBER)
+INCONSISTENT_REPOS = F.gauge("jfrog_federation_inconsistent_repos",
+                             "Federated repositories whose configuration differs from a member's.")
+REPO_INCONSISTENT = F.gauge("jfrog_federation_repo_inconsistent",
+                            "1 if the federated repository's configuration differs from a member's.", "repo")
+FAILED_BINARY_TASKS = F.gauge("jfrog_federation_failed_binary_tasks",
+                              "Binary tasks that failed to fetch a binary from a member.", "repo")
+TRUNCATED_REPOS = F.gauge("jfrog_federation_failed_binary_tasks_truncated_repos",
+                          "Repositories whose failed binary tasks were counted only up to the page bound "
+                          "(a lower bound).")
+
+#: outcomes that say nothing about which service is active, and that every other call would share
+_NO_ANSWER = frozenset({Outcome.FORBIDDEN, Outcome.UNAUTHORIZED, Outcome.TIMEOUT, Outcome.UNREACHABLE,
+                        Outcome.MISCONFIGURED})
+
+C = TypeVar("C")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class FederationSettings(CollectorSettings):
+    #: tasks asked for per page of the failed binary tasks list (the documented default is 1000)
+    failed_tasks_page_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    #: pages read per repository and run at most, so one huge repository cannot stall the run
+    failed_tasks_max_pages: Annotated[int, Field(ge=1, le=1000)] = 10
+    #: legacy mode: also call the per-repository status endpoint (heavy on the JPD's database)
+    legacy_repo_status: bool = False
+
+
+PartMethod = Callable[Concatenate[C, Part, P], Awaitable[T]]
+
+
+def _admin_only(fetch: PartMethod[C, P, T]) -> PartMethod[C, P, T]:
+    """A part of federation monitoring, which is admin-only: a 403 says so in the part's reason."""
+
+    @functools.wraps(fetch)
+    async def guarded(collector: C, part: Part, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fetch(collector, part, *args, **kwargs)
+        except CollectionError as exc:
+            if exc.outcome is not Outcome.FORBIDDEN:
+                raise
+            detail = exc.reason.removeprefix(f"{part.endpoint}: ")
+            raise CollectionError(Outcome.FORBIDDEN, f"{part.endpoint} {ADMIN_NEEDED}: {detail}") from None
+
+    return guarded
+
+
+def _repo_path(repo: str) -> dict[str, str]:
+    return {"repo": repo}
+
+
+class FederationCollector(Collector[FederationSettings]):
+    name = "federation"
+    default_interval = 60.0
+    description = "federation service mode, member states, lag, queued events, inconsistent repos, failed binaries"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The service that answered last time is asked first; the v1 status endpoint once v2 proved missing.
+        self._mode: str | None = None
+        self._legacy_status_endpoint = LEGACY_REPO_STATUS_V2
+        # Repositories whose failed tasks were cut at the page bound: warned about once, not every run.
+        self._truncated: frozenset[str] = frozenset()
+
+    async def collect(self, run: Run) -> None:
+        found = await self._detect(run.client)
+        if found.mode is None:
+            await run.part(STATE_SUMMARY, _neither_service)
+            return
+        if found.confirmed:
+            if self._mode is not None and found.mode != self._mode:
+                log.info("target=%s: the JPD's federation service is now %s (was %s)", self.target.name,
+                         found.mode, self._mode)
+            self._mode = found.mode
+        elif found.probe.outcome in _NO_ANSWER:
+            # The JPD refuses or does not answer: every other call would fare the same. Keep their data.
+            probe = PROBES[found.mode]
+            await run.part(probe, self._refused, found.probe)
+            for endpoint in self._endpoints(found.mode):
+                run.skip(endpoint, needs=probe)
+            return
+        if found.mode == RTFS:
+            await self._collect_rtfs(run, found.probe)
+        else:
+            await self._collect_legacy(run, found.probe)
+
+    # -- mode detection ------------------------------------------------------------------------
+    async def _detect(self, client: JfrogClient) -> Detection:
+        """Ask the service that answered last time, then the other one if it is not active."""
+        first = self._mode or RTFS
+        candidates: list[Detection] = []
+        for mode in (first, LEGACY if first == RTFS else RTFS):
+            result = await client.get(PROBES[mode])
+            active = probe_verdict(mode, result)
+            if active:
+                return Detection(mode, result, confirmed=True)
+            if active is None:
+                candidates.append(Detection(mode, result, confirmed=False))
+                if result.outcome in _NO_ANSWER:
+                    break
+        # Not active anywhere: the first service that could not tell is the one to report the failure under.
+        return candidates[0] if candidates else Detection(None, result, confirmed=False)
+
+    def _endpoints(self, mode: str) -> tuple[str, ...]:
+        """The parts of a mode besides its probe."""
+        if mode == RTFS:
+            return STATE_LIST, REPOSITORIES, INCONSISTENT, CONNECTION_STATES, FAILED_TASKS
+        status = (self._legacy_status_endpoint,) if self.settings.legacy_repo_status else ()
+        return (REPOSITORIES, INCONSISTENT, FAILED_TASKS, *status, FEDERATION_STATE)
+
+    @_admin_only
+    async def _refused(self, part: Part, probe: ApiResult) -> None:
+        probe.require()
+
+    # -- RTFS ----------------------------------------------------------------------------------
+    async def _collect_rtfs(self, run: Run, probe: ApiResult) -> None:
+        _, members, repos = await asyncio.gather(
+            run.part(STATE_SUMMARY, self._state_summary, probe),
+            run.part(STATE_LIST, self._state_list),
+            run.part(REPOSITORIES, self._repositories),
+        )
+        await asyncio.gather(self._shared_parts(run, repos), self._connections(run, repos, members))
+
+    @_admin_only
+    async def _state_summary(self, part: Part, probe: ApiResult) -> None:
+        summary = parse_result(parse_state_summary, probe)
+        part.out.info(SERVICE_INFO, mode=RTFS)
+        summary_families(summary, part.out)
+
+    @_admin_only
+    async def _state_list(self, part: Part) -> list[Member]:
+        members = [m for m in parse_result(parse_state_list, await part.get()) if self.target.repos.allows(m.repo)]
+        member_families(members, part.out)
+        return members
+
+    async def _connections(self, run: Run, repos: list[str] | None, members: list[Member] | None) -> None:
+        if repos is None:
+            run.skip(CONNECTION_STATES, needs=REPOSITORIES)
+        elif members is None:
+            run.skip(CONNECTION_STATES, needs=STATE_LIST)
+        else:
+            await run.part(CONNECTION_STATES, self._connection_states, repos, members)
+
+    @_admin_only
+    async def _connection_states(self, part: Part, repos: list[str], members: list[Member]) -> None:
+        results = await part.get_each(repos, _repo_path)
+        others: dict[str, set[str]] = {}
+        for member in members:
+            others.setdefault(member.repo, set()).add(_url_key(member.remote_url))
+        lags = []
+        for repo, result in results.items():
+            connections = parse_result(parse_connection_states, result)
+            lags += [conn.lag for conn in outgoing_connections(repo, connections, others.get(repo, set()))]
+        lag_families(lags, part.out)
+
+    # -- legacy --------------------------------------------------------------------------------
+    async def _collect_legacy(self, run: Run, probe: ApiResult) -> None:
+        repos = await run.part(REPOSITORIES, self._repositories)
+        await asyncio.gather(self._shared_parts(run, repos), self._legacy_service_parts(run, probe, repos))
+
+    async def _legacy_service_parts(self, run: Run, probe: ApiResult, repos: list[str] | None) -> None:
+        """The optional per-repository status first: it fills gaps in the lags and refines member states."""
+        statuses: dict[str, LegacyRepoStatus] | None = None
+        if self.settings.legacy_repo_status:
+            if repos is None:
+                run.skip(self._legacy_status_endpoint, needs=REPOSITORIES)
+            else:
+                statuses = await run.part(self._legacy_status_endpoint, self._legacy_statuses, repos)
+        lags = await run.part(MIRRORS_LAG, self._mirrors_lag, probe, statuses or {})
+        if lags is None:
+            run.skip(FEDERATION_STATE, needs=MIRRORS_LAG)
+        else:
+            await run.part(FEDERATION_STATE, self._legacy_members, lags, statuses or {})
+
+    @_admin_only
+    async def _mirrors_lag(self, part: Part, probe: ApiResult, statuses: Mapping[str, LegacyRepoStatus]) -> list[Lag]:
+        # The only part that reports lags in this mode, so a failing status part can never leave a second series.
+        lags = parse_result(parse_mirrors_lag, probe)
+        part.out.info(SERVICE_INFO, mode=LEGACY)
+        lag_families((lag for lag in legacy_lags(lags, statuses) if self.target.repos.allows(lag.repo)), part.out)
+        return lags
+
+    @_admin_only
+    async def _legacy_members(self, part: Part, lags: list[Lag], statuses: Mapping[str, LegacyRepoStatus]) -> None:
+        """Member states from federation/state, unavailableMirrors and mirrorsLag (and the per-repo status)."""
+        state_result, unavailable_result = await asyncio.gather(part.get(), part.get(UNAVAILABLE_MIRRORS))
+        unavailable = parse_result(parse_unavailable_mirrors, unavailable_result)
+        # Older versions lack federation/state: then the mirrors known from the other two are all there is.
+        states = [] if state_result.unsupported else parse_result(parse_federation_state, state_result)
+        members = with_repo_statuses(legacy_members(states, unavailable, lags), statuses)
+        member_families((m for m in members if self.target.repos.allows(m.repo)), part.out)
+
+    @_admin_only
+    async def _legacy_statuses(self, part: Part, repos: list[str]) -> dict[str, LegacyRepoStatus]:
+        results = await part.get_each(repos, _repo_path, endpoint=self._legacy_status_endpoint)
+        if repos and not results and self._legacy_status_endpoint == LEGACY_REPO_STATUS_V2:
+            # Before the v2 endpoint existed, v1 answers (with SYNC and OUT_OF_SYNC only).
+            results = await part.get_each(repos, _repo_path, endpoint=LEGACY_REPO_STATUS_V1)
+            if results:
+                self._legacy_status_endpoint = LEGACY_REPO_STATUS_V1
+        statuses = {repo: parse_result(parse_legacy_repo_status, result) for repo, result in results.items()}
+        lag_families(legacy_queues(statuses), part.out)
+        return statuses
+
+    # -- both services -------------------------------------------------------------------------
+    async def _repositories(self, part: Part) -> list[str]:
+        keys = parse_result(parse_repository_keys, await part.get(params={"type": "federated"}))
+        return [key for key in keys if self.target.repos.allows(key)]
+
+    async def _shared_parts(self, run: Run, repos: list[str] | None) -> None:
+        if repos is None:
+            run.skip(INCONSISTENT, needs=REPOSITORIES)
+            run.skip(FAILED_TASKS, needs=REPOSITORIES)
+            return
+        await asyncio.gather(run.part(INCONSISTENT, self._inconsistent, repos),
+                             run.part(FAILED_TASKS, self._failed_tasks, repos))
+
+    @_admin_only
+    async def _inconsistent(self, part: Part, repos: list[str]) -> None:
+        # Touched first: a JPD before 7.108.3 lacks the endpoint, and the families still show what they mean.
+        part.out.touch(INCONSISTENT_REPOS, REPO_INCONSISTENT)
+        listed = parse_result(parse_inconsistent_repos, await part.get())
+        inconsistent_families([r for r in listed if self.target.repos.allows(r)], repos, part.out)
+
+    @_admin_only
+    async def _failed_tasks(self, part: Part, repos: list[str]) -> None:
+        counted = await part.each(repos, functools.partial(self._count_failed_tasks, part))
+        failures = [(f"{part.endpoint} for {repo}", c.outcome, c.reason.removeprefix(f"{part.endpoint}: "))
+                    for repo, c in zip(repos, counted, strict=True) if isinstance(c, CollectionError)]
+        error = combine(failures, len(repos))
+        if error is not None:
+            raise error
+        tasks = {repo: c for repo, c in zip(repos, counted, strict=True) if isinstance(c, FailedTasks)}
+        failed_tasks_families(tasks, part.out)
+        truncated = frozenset(repo for repo, c in tasks.items() if c.truncated)
+        if truncated - self._truncated:
+            names = sorted(truncated)
+            log.warning("target=%s: failed binary tasks counted only up to %d pages for %s", self.target.name,
+                        self.settings.failed_tasks_max_pages,
+                        ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
+        self._truncated = truncated
+
+    async def _count_failed_tasks(self, part: Part, repo: str) -> FailedTasks | CollectionError:
+        """Count across pages, up to the configured number of pages; a failure is returned, to be combined."""
+        size = self.settings.failed_tasks_page_size
+        total = 0
+        first_of_first: tuple[str, str] | None = None
+        for page in range(1, self.settings.failed_tasks_max_pages + 1):
+            result = await part.get(params={"repoKey": repo, "limit": size, "page": page})
+            if result.unsupported:
+                # Before 7.68.11, or the repository went away: nothing to count.
+                return FailedTasks(None if page == 1 else total)
+            try:
+                count, first = parse_result(parse_failed_tasks_page, result)
+            except CollectionError as exc:
+                return exc
+            if page == 1:
+                first_of_first = first
+            elif first is not None and first == first_of_first:
+                # The server ignores the page parameter: the first page is all that can be counted.
+                return FailedTasks(total, truncated=True)
+            total += count
+            if count < size:
+                return FailedTasks(total)
+        return FailedTasks(total, truncated=True)
+
+
+async def _neither_service(part: Part) -> None:
+    raise CollectionError(Outcome.UNSUPPORTED, "neither the Federation service (RTFS) nor the legacy federation "
+                                               "endpoints answer on this JPD")
+
+
+# -- families ----------------------------------------------------------------------------------
+
+
+def summary_families(summary: Mapping[str, float], out: Emitter) -> None:
+    """Every documented state (0 when absent), then any other the JPD reports."""
+    for state in (*SUMMARY_STATES, *sorted(set(summary) - set(SUMMARY_STATES))):
+        out.gauge(FEDERATIONS, summary.get(state, 0.0), state=state)
+
+
+def member_families(members: Iterable[Member], out: Emitter) -> None:
+    """One state set per member; the first report of a member wins."""
+    out.touch(MEMBER_STATUS, MEMBER_IN_LAG)
+    seen: set[tuple[str, str, str]] = set()
+    for member in members:
+        if member.key in seen:
+            continue
+        seen.add(member.key)
+        labels = {"repo": member.repo, "remote_repo": member.remote_repo, "remote_url": member.remote_url}
+        out.state(MEMBER_STATUS, member.state, **labels)
+        if member.in_lag is not None:
+            out.gauge(MEMBER_IN_LAG, member.in_lag, **labels)
+
+
+def lag_families(lags: Iterable[Lag], out: Emitter) -> None:
+    """Lag and queued events per member; the last report of a member wins."""
+    out.touch(LAG, QUEUED)
+    for lag in {lag.key: lag for lag in lags}.values():
+        labels = {"repo": lag.repo, "remote_repo": lag.remote_repo, "remote_url": lag.remote_url}
+        out.gauge(LAG, lag.lag_seconds, **labels)
+        out.gauge(QUEUED, lag.queued_events, **labels)
+
+
+def inconsistent_families(listed: list[str], repos: list[str], out: Emitter) -> None:
+    """The count, and 1 or 0 for every federated repository (and any listed one the list of them missed)."""
+    out.touch(INCONSISTENT_REPOS, REPO_INCONSISTENT)
+    out.gauge(INCONSISTENT_REPOS, len(set(listed)))
+    for repo in dict.fromkeys([*repos, *listed]):
+        out.gauge(REPO_INCONSISTENT, repo in listed, repo=repo)
+
+
+def failed_tasks_families(tasks: Mapping[str, FailedTasks], out: Emitter) -> None:
+    out.touch(FAILED_BINARY_TASKS, TRUNCATED_REPOS)
+    for repo, counted in tasks.items():
+        out.gauge(FAILED_BINARY_TASKS, counted.count, repo=repo)
+    if tasks:
+        out.gauge(TRUNCATED_REPOS, sum(1 for counted in tasks.values() if counted.truncated))
+
+
+# -- parsers -----------------------------------------------------------------------------------
 
 _STATE_MAP = {
     "HEALTHY": "healthy",
@@ -71,47 +422,26 @@ _STATE_MAP = {
     "NOT_AVAILABLE": "not_available",
 }
 
-ADMIN_NEEDED = "requires an admin user (federation monitoring is admin-only; Artifactory answered 403)"
-
 _RTFS_REFUSAL = re.compile(r"\bRTFS\s+is\s+enabled\b", re.IGNORECASE)
 
 
-def member_state(raw: object) -> str | None:
-    """A member state of either service on the contract's state set; an unknown one stays as sent (lower case)."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    key = raw.strip().upper()
-    return _STATE_MAP.get(key, key.lower())
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Which service to collect from; ``confirmed`` when its probe answered, else the probe is a failure."""
+
+    #: None: neither service is on this JPD
+    mode: str | None
+    probe: ApiResult
+    confirmed: bool
 
 
-def is_rtfs_refusal(result: ApiResult) -> bool:
-    """The legacy endpoints' plain-text answer on a JPD where RTFS is enabled: "this mode is not active"."""
-    return (isinstance(result.body, str) and bool(_RTFS_REFUSAL.search(result.body))) or bool(
-        _RTFS_REFUSAL.search(result.reason))
+@dataclass(frozen=True, slots=True)
+class FailedTasks:
+    """Failed binary tasks of one repository; None where the JPD has no list to count."""
 
-
-def _seconds(ms: object) -> float | None:
-    value = parse_count(ms)
-    return None if value is None else value / 1000.0
-
-
-def _url_key(url: str) -> str:
-    return safe_url(url).lower()
-
-
-def _list(body: object, what: str) -> list[Any]:
-    if not isinstance(body, list):
-        raise ValueError(f"{what}: expected a JSON array")
-    return body
-
-
-def _objects(items: list[Any], what: str) -> list[dict[str, Any]]:
-    if not all(isinstance(item, dict) for item in items):
-        raise ValueError(f"{what}: expected JSON objects")
-    return cast(list[dict[str, Any]], items)
-
-
-# -- parsers -----------------------------------------------------------------
+    count: int | None = None
+    #: counted only up to the page bound (or the JPD ignores paging): a lower bound
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +454,25 @@ class Member:
     state: str | None
     in_lag: bool | None = None
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return _member_key(self.repo, self.remote_repo, self.remote_url)
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """Lag and queued events towards one member; None where the endpoint has no value."""
+
+    repo: str
+    remote_repo: str
+    remote_url: str
+    lag_seconds: float | None
+    queued_events: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return _member_key(self.repo, self.remote_repo, self.remote_url)
+
 
 @dataclass(frozen=True, slots=True)
 class Connection:
@@ -135,13 +484,9 @@ class Connection:
     lag_seconds: float | None
     queued_events: float | None
 
-
-@dataclass(frozen=True, slots=True)
-class MirrorLag:
-    repo: str
-    remote_repo: str
-    remote_url: str
-    lag_seconds: float | None
+    @property
+    def lag(self) -> Lag:
+        return Lag(self.local_repo, self.remote_repo, self.remote_url, self.lag_seconds, self.queued_events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +510,57 @@ class LegacyRepoStatus:
     repo: str
     failing_tasks: float | None
     mirrors: list[LegacyMirror]
+
+
+def member_state(raw: object) -> str | None:
+    """A member state of either service on the contract's state set; an unknown one stays as sent (lower case)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    key = raw.strip().upper()
+    return _STATE_MAP.get(key, key.lower())
+
+
+def is_rtfs_refusal(result: ApiResult) -> bool:
+    """The legacy endpoints' plain-text answer on a JPD where RTFS is enabled: "this mode is not active"."""
+    return (isinstance(result.body, str) and bool(_RTFS_REFUSAL.search(result.body))) or bool(
+        _RTFS_REFUSAL.search(result.reason))
+
+
+def probe_verdict(mode: str, result: ApiResult) -> bool | None:
+    """Whether the probe of ``mode`` says that service is active; None when its answer cannot tell."""
+    if result.ok:
+        return True
+    if result.unsupported:
+        # A legacy-only JPD lacks the RTFS endpoints, and a JPD without federation both.
+        return False
+    # Only the legacy endpoints refuse, naming RTFS; such an answer cannot come from the RTFS ones.
+    return False if mode == LEGACY and is_rtfs_refusal(result) else None
+
+
+def _seconds(ms: object) -> float | None:
+    value = parse_count(ms)
+    return None if value is None else value / 1000.0
+
+
+def _url_key(url: str) -> str:
+    return safe_url(url).lower()
+
+
+def _member_key(repo: str, remote_repo: str, remote_url: str) -> tuple[str, str, str]:
+    return repo, remote_repo, _url_key(remote_url)
+
+
+def _list(body: object, what: str) -> list[Any]:
+    if not isinstance(body, list):
+        raise ValueError(f"{what}: expected a JSON array")
+    return body
+
+
+def _objects(items: list[Any], what: str) -> list[dict[str, Any]]:
+    objects = [item for item in items if isinstance(item, dict)]
+    if len(objects) != len(items):
+        raise ValueError(f"{what}: expected JSON objects")
+    return objects
 
 
 def parse_state_summary(body: object) -> dict[str, float]:
@@ -233,11 +629,11 @@ def outgoing_connections(repo: str, connections: list[Connection], other_member_
     return list(out.values())
 
 
-def parse_mirrors_lag(body: object) -> list[MirrorLag]:
-    """Legacy mirrorsLag (lagInMS)."""
+def parse_mirrors_lag(body: object) -> list[Lag]:
+    """Legacy mirrorsLag (lagInMS); it has no queued events."""
     return [
-        MirrorLag(str(e.get("localRepoKey") or ""), str(e.get("remoteRepoKey") or ""), safe_url(e.get("remoteUrl")),
-                  _seconds(e.get("lagInMS", e.get("lagInMs"))))
+        Lag(str(e.get("localRepoKey") or ""), str(e.get("remoteRepoKey") or ""), safe_url(e.get("remoteUrl")),
+            _seconds(e.get("lagInMS", e.get("lagInMs"))))
         for e in _objects(_list(body, "mirrorsLag"), "mirrorsLag")
     ]
 
@@ -302,7 +698,7 @@ def parse_failed_tasks_page(body: object) -> tuple[int, tuple[str, str] | None]:
     return len(tasks), first
 
 
-def legacy_members(states: list[LegacyFederation], unavailable: list[Member], lags: list[MirrorLag]) -> list[Member]:
+def legacy_members(states: list[LegacyFederation], unavailable: list[Member], lags: list[Lag]) -> list[Member]:
     """Member states from the legacy endpoints.
 
     unavailableMirrors lists every mirror not in SYNC with its own status; any
@@ -311,326 +707,44 @@ def legacy_members(states: list[LegacyFederation], unavailable: list[Member], la
     """
     members: dict[tuple[str, str, str], Member] = {}
 
-    def put(repo: str, remote_repo: str, remote_url: str, state: str | None) -> None:
-        members[(repo, remote_repo, _url_key(remote_url))] = Member(repo, remote_repo, remote_url, state)
+    def put(member: Member) -> None:
+        members[member.key] = member
 
     for fed in states:
         base = fed.state if fed.state in ("disabled", "full_sync_running") else "healthy"
         for remote_repo, remote_url in fed.members:
-            put(fed.repo, remote_repo, remote_url, base)
+            put(Member(fed.repo, remote_repo, remote_url, base))
     for lag in lags:
-        if (lag.repo, lag.remote_repo, _url_key(lag.remote_url)) not in members:
-            put(lag.repo, lag.remote_repo, lag.remote_url, "healthy")
+        if lag.key not in members:
+            put(Member(lag.repo, lag.remote_repo, lag.remote_url, "healthy"))
     for mirror in unavailable:
-        put(mirror.repo, mirror.remote_repo, mirror.remote_url, mirror.state)
+        put(mirror)
     return list(members.values())
 
 
-# -- collector ---------------------------------------------------------------
-
-H = {
-    "jfrog_federation_service_info": "Which federation service answers on the JPD (mode: rtfs or legacy).",
-    "jfrog_federation_federations": "Federations per state, from the Federation service's stateSummary (RTFS only).",
-    "jfrog_federation_member_status": "State of each remote member of a Federation, as a state set "
-                                      "(polled in the background).",
-    "jfrog_federation_member_in_lag": "1 if the member is late sending metadata events (RTFS inLag).",
-    "jfrog_federation_lag_seconds": "Lag of metadata events from the local repository to the member.",
-    "jfrog_federation_queued_events": "Metadata events queued for the member.",
-    "jfrog_federation_inconsistent_repos": "Federated repositories whose configuration differs from a member's.",
-    "jfrog_federation_repo_inconsistent": "1 if the federated repository's configuration differs from a member's.",
-    "jfrog_federation_failed_binary_tasks": "Binary tasks that failed to fetch a binary from a member.",
-    "jfrog_federation_failed_binary_tasks_truncated_repos":
-        "Repositories whose failed binary tasks were counted only up to the page bound (a lower bound).",
-}
-
-_NOT_A_MODE_SIGNAL = frozenset({Outcome.FORBIDDEN, Outcome.UNAUTHORIZED, Outcome.TIMEOUT, Outcome.UNREACHABLE})
+def with_repo_statuses(members: list[Member], statuses: Mapping[str, LegacyRepoStatus]) -> list[Member]:
+    """The per-repository status, where it was read, has the last word on its mirrors' states."""
+    by_key = {m.key: m for m in members}
+    for repo, status in statuses.items():
+        for mirror in status.mirrors:
+            member = Member(repo, mirror.remote_repo, mirror.remote_url, mirror.state)
+            by_key[member.key] = member
+    return list(by_key.values())
 
 
-def _failure(result: ApiResult) -> CollectionError:
-    if result.outcome is Outcome.FORBIDDEN:
-        return CollectionError(Outcome.FORBIDDEN, f"{result.endpoint} {ADMIN_NEEDED}: {result.reason}")
-    return CollectionError(result.outcome, f"{result.endpoint}: {result.reason}")
+def legacy_lags(reported: list[Lag], statuses: Mapping[str, LegacyRepoStatus]) -> list[Lag]:
+    """mirrorsLag's lags, and the per-repository status's where mirrorsLag has none."""
+    by_key = {lag.key: lag for lag in reported}
+    for repo, status in statuses.items():
+        for mirror in status.mirrors:
+            lag = Lag(repo, mirror.remote_repo, mirror.remote_url, mirror.lag_seconds)
+            known = by_key.get(lag.key)
+            if known is None or known.lag_seconds is None:
+                by_key[lag.key] = lag
+    return list(by_key.values())
 
 
-class FederationSettings(CollectorSettings):
-    #: tasks asked for per page of the failed binary tasks list (the documented default is 1000)
-    failed_tasks_page_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
-    #: pages read per repository and run at most, so one huge repository cannot stall the run
-    failed_tasks_max_pages: Annotated[int, Field(ge=1, le=1000)] = 10
-    #: legacy mode: also call the per-repository status endpoint (heavy on the JPD's database)
-    legacy_repo_status: bool = False
-
-
-@dataclass(slots=True)
-class _FailedTasks:
-    count: int | None = None
-    truncated: bool = False
-    failure: ApiResult | None = None
-
-
-@dataclass(slots=True)
-class _View:
-    """What one run learnt, in the contract's terms."""
-
-    mode: str
-    summary: dict[str, float] | None = None
-    members: list[Member] = field(default_factory=list)
-    lags: dict[tuple[str, str, str], tuple[str, str, str, float | None, float | None]] = field(default_factory=dict)
-
-
-class FederationCollector(Collector):
-    name = "federation"
-    default_interval = 60.0
-    description = "federation service mode, member states, lag, queued events, inconsistent repos, failed binaries"
-    settings_model = FederationSettings
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._mode: str | None = None
-        self._legacy_status_endpoint = LEGACY_REPO_STATUS_V2
-        self._truncated: frozenset[str] = frozenset()
-
-    @property
-    def _settings(self) -> FederationSettings:
-        return cast(FederationSettings, self.settings)
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        first = self._mode or RTFS
-        repos_result, inconsistent_result, (active, data) = await asyncio.gather(
-            client.get(REPOSITORIES, params={"type": "federated"}),
-            client.get(INCONSISTENT),
-            self._fetch_mode(client, first),
-        )
-        mode = first
-        if active is not True:
-            probe = data[0]
-            if active is None and probe.outcome in _NOT_A_MODE_SIGNAL:
-                raise _failure(probe)
-            mode = LEGACY if first == RTFS else RTFS
-            other_active, other_data = await self._fetch_mode(client, mode)
-            if other_active is not True:
-                if active is False and other_active is False:
-                    raise CollectionError(Outcome.UNSUPPORTED, "neither the Federation service (RTFS) nor the "
-                                          "legacy federation endpoints answer on this JPD")
-                raise _failure(probe if active is None else other_data[0])
-            data = other_data
-        if self._mode is not None and mode != self._mode:
-            log.info("target=%s: the JPD's federation service is now %s (was %s)", self.target.name, mode, self._mode)
-        self._mode = mode
-
-        if not repos_result.ok:
-            raise _failure(repos_result)
-        repos = [r for r in parse_result(parse_repository_keys, repos_result) if self.target.repos.allows(r)]
-        inconsistent: list[str] | None = None
-        if inconsistent_result.ok:
-            inconsistent = parse_result(parse_inconsistent_repos, inconsistent_result)
-        elif not inconsistent_result.unsupported:  # 404 before 7.108.3: nothing to report
-            raise _failure(inconsistent_result)
-
-        if mode == RTFS:
-            view, failed = await self._rtfs(client, data, repos)
-        else:
-            view, failed = await self._legacy(client, data, repos)
-        return self._families(view, repos, inconsistent, failed)
-
-    # -- mode detection ----------------------------------------------------
-    async def _fetch_mode(self, client: JfrogClient, mode: str) -> tuple[bool | None, list[ApiResult]]:
-        """The mode's global calls, and whether they say the mode is active (None: cannot tell)."""
-        if mode == RTFS:
-            summary, state_list = await asyncio.gather(client.get(STATE_SUMMARY), client.get(STATE_LIST))
-            if summary.ok:
-                return True, [summary, state_list]
-            # A legacy-only JPD does not have the endpoint; a refusal naming RTFS cannot come from here.
-            return (False if summary.unsupported else None), [summary, state_list]
-        lag, unavailable, state = await asyncio.gather(
-            client.get(MIRRORS_LAG), client.get(UNAVAILABLE_MIRRORS), client.get(FEDERATION_STATE))
-        if lag.ok:
-            return True, [lag, unavailable, state]
-        if lag.unsupported or is_rtfs_refusal(lag):
-            return False, [lag, unavailable, state]
-        return None, [lag, unavailable, state]
-
-    # -- RTFS --------------------------------------------------------------
-    async def _rtfs(self, client: JfrogClient, data: list[ApiResult],
-                    repos: list[str]) -> tuple[_View, dict[str, _FailedTasks]]:
-        summary_result, state_list_result = data
-        view = _View(RTFS, summary=parse_result(parse_state_summary, summary_result))
-        if not state_list_result.ok:
-            raise _failure(state_list_result)
-        view.members = [m for m in parse_result(parse_state_list, state_list_result)
-                        if self.target.repos.allows(m.repo)]
-        connection_results, failed = await self._per_repo(
-            client, repos, lambda repo: client.get(CONNECTION_STATES, path={"repo": repo}))
-        others: dict[str, set[str]] = {}
-        for member in view.members:
-            others.setdefault(member.repo, set()).add(_url_key(member.remote_url))
-        for repo, result in zip(repos, connection_results, strict=True):
-            if result.unsupported:  # the repository went away since it was listed
-                continue
-            connections = parse_result(parse_connection_states, result)
-            for conn in outgoing_connections(repo, connections, others.get(repo, set())):
-                view.lags[(repo, conn.remote_repo, _url_key(conn.remote_url))] = (
-                    repo, conn.remote_repo, conn.remote_url, conn.lag_seconds, conn.queued_events)
-        return view, failed
-
-    # -- legacy ------------------------------------------------------------
-    async def _legacy(self, client: JfrogClient, data: list[ApiResult],
-                      repos: list[str]) -> tuple[_View, dict[str, _FailedTasks]]:
-        lag_result, unavailable_result, state_result = data
-        lags = parse_result(parse_mirrors_lag, lag_result)
-        if not unavailable_result.ok:
-            raise _failure(unavailable_result)
-        unavailable = parse_result(parse_unavailable_mirrors, unavailable_result)
-        states: list[LegacyFederation] = []
-        if state_result.ok:
-            states = parse_result(parse_federation_state, state_result)
-        elif not state_result.unsupported:
-            raise _failure(state_result)
-        view = _View(LEGACY)
-        for lag in lags:
-            view.lags[(lag.repo, lag.remote_repo, _url_key(lag.remote_url))] = (
-                lag.repo, lag.remote_repo, lag.remote_url, lag.lag_seconds, None)
-        members = legacy_members(states, unavailable, lags)
-        failed: dict[str, _FailedTasks]
-        if self._settings.legacy_repo_status:
-            status_results, failed = await self._per_repo(client, repos, lambda repo: self._legacy_status(client, repo))
-            by_key = {(m.repo, m.remote_repo, _url_key(m.remote_url)): m for m in members}
-            for repo, result in zip(repos, status_results, strict=True):
-                if result.unsupported:
-                    continue
-                status = parse_result(parse_legacy_repo_status, result)
-                for mirror in status.mirrors:
-                    key = (repo, mirror.remote_repo, _url_key(mirror.remote_url))
-                    by_key[key] = Member(repo, mirror.remote_repo, mirror.remote_url, mirror.state)
-                    known = view.lags.get(key)
-                    lag = known[3] if known and known[3] is not None else mirror.lag_seconds
-                    view.lags[key] = (repo, mirror.remote_repo, mirror.remote_url, lag, mirror.queued_events)
-            members = list(by_key.values())
-        else:
-            _, failed = await self._per_repo(client, repos, None)
-        view.members = [m for m in members if self.target.repos.allows(m.repo)]
-        view.lags = {k: v for k, v in view.lags.items() if self.target.repos.allows(k[0])}
-        return view, failed
-
-    async def _legacy_status(self, client: JfrogClient, repo: str) -> ApiResult:
-        result = await client.get(self._legacy_status_endpoint, path={"repo": repo})
-        if result.unsupported and self._legacy_status_endpoint == LEGACY_REPO_STATUS_V2:
-            # Before the v2 endpoint existed, v1 answers with SYNC/OUT_OF_SYNC.
-            v1 = await client.get(LEGACY_REPO_STATUS_V1, path={"repo": repo})
-            if v1.ok:
-                self._legacy_status_endpoint = LEGACY_REPO_STATUS_V1
-            return v1
-        return result
-
-    # -- per repository ----------------------------------------------------
-    async def _per_repo(
-        self, client: JfrogClient, repos: list[str], call: Callable[[str], Awaitable[ApiResult]] | None
-    ) -> tuple[list[ApiResult], dict[str, _FailedTasks]]:
-        """One call per repository (if any) and the failed binary tasks of each, under the target's limit.
-
-        The failed tasks come first: they may take several pages one after the
-        other, and starting them early keeps them from trailing at the end.
-        """
-        jobs: list[Callable[[], Awaitable[Any]]] = [partial(self._failed_tasks, client, repo) for repo in repos]
-        if call is not None:
-            jobs += [partial(call, repo) for repo in repos]
-        done = await run_bounded(jobs, self.target.max_concurrency)
-        failed = self._check_failed_tasks(dict(zip(repos, done[: len(repos)], strict=True)))
-        if call is None:
-            return [], failed
-        results = cast(list[ApiResult], done[len(repos):])
-        failures = [(repo, r) for repo, r in zip(repos, results, strict=True) if not (r.ok or r.unsupported)]
-        if failures:
-            repo, first = failures[0]
-            if first.outcome is Outcome.FORBIDDEN:
-                raise _failure(first)
-            raise CollectionError(first.outcome, f"{len(failures)} of {len(repos)} calls failed; first: "
-                                  f"{first.endpoint} for {repo}: {first.reason}")
-        return list(results), failed
-
-    def _check_failed_tasks(self, out: dict[str, _FailedTasks]) -> dict[str, _FailedTasks]:
-        failures = [(repo, c.failure) for repo, c in out.items() if c.failure is not None]
-        if failures:
-            repo, first = failures[0]
-            if first.outcome is Outcome.FORBIDDEN:
-                raise _failure(first)
-            raise CollectionError(first.outcome, f"{len(failures)} of {len(out)} failed binary task lists could "
-                                  f"not be read; first: {first.endpoint} for {repo}: {first.reason}")
-        return out
-
-    async def _failed_tasks(self, client: JfrogClient, repo: str) -> _FailedTasks:
-        """Count across pages, up to the configured number of pages."""
-        size = self._settings.failed_tasks_page_size
-        total = 0
-        first_of_first: tuple[str, str] | None = None
-        for page in range(1, self._settings.failed_tasks_max_pages + 1):
-            result = await client.get(FAILED_TASKS, params={"repoKey": repo, "limit": size, "page": page})
-            if result.unsupported:
-                # Before 7.68.11, or the repository went away: nothing to count.
-                return _FailedTasks(None if page == 1 else total)
-            if not result.ok:
-                return _FailedTasks(failure=result)
-            try:
-                count, first = parse_result(parse_failed_tasks_page, result)
-            except CollectionError as exc:
-                return _FailedTasks(failure=ApiResult(result.endpoint, exc.outcome, result.status, None,
-                                                      exc.reason.removeprefix(f"{result.endpoint}: ")))
-            if page == 1:
-                first_of_first = first
-            elif first is not None and first == first_of_first:
-                # The server ignores the page parameter: the first page is all that can be counted.
-                return _FailedTasks(total, truncated=True)
-            total += count
-            if count < size:
-                return _FailedTasks(total)
-        return _FailedTasks(total, truncated=True)
-
-    # -- families ----------------------------------------------------------
-    def _families(self, view: _View, repos: list[str], inconsistent: list[str] | None,
-                  failed: dict[str, _FailedTasks]) -> list[Metric]:
-        metrics = MetricSet(self.target.name)
-        for name, help_text in H.items():
-            metrics.declare(name, help_text)
-        metrics.info("jfrog_federation_service_info", H["jfrog_federation_service_info"], mode=view.mode)
-        if view.summary is not None:
-            for state in (*SUMMARY_STATES, *sorted(set(view.summary) - set(SUMMARY_STATES))):
-                metrics.gauge("jfrog_federation_federations", H["jfrog_federation_federations"],
-                              view.summary.get(state, 0.0), state=state)
-        seen: set[tuple[str, str, str]] = set()
-        for member in view.members:
-            key = (member.repo, member.remote_repo, _url_key(member.remote_url))
-            if key in seen:
-                continue
-            seen.add(key)
-            labels = {"repo": member.repo, "remote_repo": member.remote_repo, "remote_url": member.remote_url}
-            metrics.state_set("jfrog_federation_member_status", H["jfrog_federation_member_status"], MEMBER_STATES,
-                              member.state, **labels)
-            if member.in_lag is not None:
-                metrics.gauge("jfrog_federation_member_in_lag", H["jfrog_federation_member_in_lag"],
-                              1.0 if member.in_lag else 0.0, **labels)
-        for repo, remote_repo, remote_url, lag, queued in view.lags.values():
-            labels = {"repo": repo, "remote_repo": remote_repo, "remote_url": remote_url}
-            metrics.gauge("jfrog_federation_lag_seconds", H["jfrog_federation_lag_seconds"], lag, **labels)
-            metrics.gauge("jfrog_federation_queued_events", H["jfrog_federation_queued_events"], queued, **labels)
-        if inconsistent is not None:
-            listed = [r for r in inconsistent if self.target.repos.allows(r)]
-            metrics.gauge("jfrog_federation_inconsistent_repos", H["jfrog_federation_inconsistent_repos"],
-                          len(set(listed)))
-            for repo in dict.fromkeys([*repos, *listed]):
-                metrics.gauge("jfrog_federation_repo_inconsistent", H["jfrog_federation_repo_inconsistent"],
-                              1.0 if repo in listed else 0.0, repo=repo)
-        truncated = []
-        for repo, tasks in failed.items():
-            metrics.gauge("jfrog_federation_failed_binary_tasks", H["jfrog_federation_failed_binary_tasks"],
-                          tasks.count, repo=repo)
-            if tasks.truncated:
-                truncated.append(repo)
-        if failed:
-            metrics.gauge("jfrog_federation_failed_binary_tasks_truncated_repos",
-                          H["jfrog_federation_failed_binary_tasks_truncated_repos"], len(truncated))
-        if frozenset(truncated) - self._truncated:
-            log.warning("target=%s: failed binary tasks counted only up to %d pages for %s",
-                        self.target.name, self._settings.failed_tasks_max_pages, ", ".join(sorted(truncated)[:5])
-                        + (f" and {len(truncated) - 5} more" if len(truncated) > 5 else ""))
-        self._truncated = frozenset(truncated)
-        return metrics.families()
+def legacy_queues(statuses: Mapping[str, LegacyRepoStatus]) -> list[Lag]:
+    """Queued events of every mirror, from the per-repository status (their only source in legacy mode)."""
+    return [Lag(repo, m.remote_repo, m.remote_url, None, m.queued_events)
+            for repo, status in statuses.items() for m in status.mirrors]

@@ -6,11 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.core import Metric
-
-from exporter.client import ApiResult, CollectionError, JfrogClient
-from exporter.collectors.base import Collector, parse_result
-from exporter.metrics import MetricSet
+from exporter.client import ApiResult
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations
+from exporter.outcomes import Outcome
 from exporter.values import parse_license_date
 
 PING = "/artifactory/api/system/ping"
@@ -20,7 +19,94 @@ VERSION = "/artifactory/api/system/version"
 LICENSES = "/artifactory/api/system/licenses"
 LICENSE = "/artifactory/api/system/license"
 
+F = Declarations("health")
+UP = F.gauge("jfrog_up", "1 if /artifactory/api/system/ping answered OK (polled in the background).")
+READY = F.gauge("jfrog_ready", "1 if /artifactory/api/v1/system/readiness answered OK.")
+ROUTER_SERVICE = F.gauge("jfrog_router_service_healthy",
+                         "1 if the router reports the service HEALTHY (the router itself has service_id=\"router\").",
+                         "node_id", "service_id")
+ARTIFACTORY_INFO = F.info("jfrog_artifactory_info", "Artifactory version and revision.", "version", "revision")
+LICENSE_INFO = F.info("jfrog_license_info", "Installed license (node_id empty outside HA).",
+                      "license_type", "licensed_to", "node_id")
+LICENSE_EXPIRY = F.gauge("jfrog_license_expiry_timestamp_seconds",
+                         "License expiry as a Unix timestamp; absent where the JPD reports no date (\"N/R\").",
+                         "license_type", "licensed_to", "node_id")
+
+#: failures that say the JPD itself is in trouble (not the exporter's credentials or URL): then
+#: "not up" and "not ready" are current facts, not stale data
+_JPD_FAULTS = frozenset({Outcome.TIMEOUT, Outcome.UNREACHABLE, Outcome.ERROR, Outcome.BAD_RESPONSE})
+
 _NOT_A_NODE = {"", "not in use", "n/a"}
+
+
+class HealthCollector(Collector[CollectorSettings]):
+    name = "health"
+    default_interval = 30.0
+    description = "ping, readiness, router services, version and license"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Remember which license endpoint this JPD answers, to spend one call per run.
+        self._license_endpoint = LICENSES
+
+    async def collect(self, run: Run) -> None:
+        await asyncio.gather(
+            run.part(PING, self._ping),
+            run.part(READINESS, self._readiness),
+            run.part(ROUTER_HEALTH, self._router),
+            run.part(VERSION, self._version),
+            run.part(self._license_endpoint, self._licenses),
+        )
+
+    @staticmethod
+    async def _ping(part: Part) -> None:
+        # Artifactory 7 answers ping without credentials (and with rejected ones): sent without them, a
+        # rejected token cannot make the JPD look down. Older servers and some proxies want them anyway.
+        result = await part.get(expect="text", anonymous=True)
+        if result.outcome is Outcome.UNAUTHORIZED:
+            result = await part.get(expect="text")
+        part.out.gauge(UP, result.ok and parse_ping(result.body))
+        part.current_on_failure = result.outcome in _JPD_FAULTS
+        result.require()
+
+    @staticmethod
+    async def _readiness(part: Part) -> None:
+        result = await part.get(accept=frozenset({200, 503}))
+        part.out.gauge(READY, result.ok and result.status == 200 and parse_readiness(result.body))
+        part.current_on_failure = result.outcome in _JPD_FAULTS
+        result.require()
+
+    @staticmethod
+    async def _router(part: Part) -> None:
+        result = await part.get(accept=frozenset({200, 503}))
+        part.out.touch(ROUTER_SERVICE)
+        for svc in parse_result(parse_router_health, result):
+            part.out.gauge(ROUTER_SERVICE, svc.healthy, node_id=svc.node_id, service_id=svc.service_id)
+
+    @staticmethod
+    async def _version(part: Part) -> None:
+        version, revision = parse_result(parse_version, await part.get())
+        part.out.info(ARTIFACTORY_INFO, version=version, revision=revision)
+
+    async def _licenses(self, part: Part) -> None:
+        result = await self._get_licenses(part)
+        part.out.touch(LICENSE_INFO, LICENSE_EXPIRY)
+        for lic in parse_result(parse_licenses, result):
+            labels = {"license_type": lic.license_type, "licensed_to": lic.licensed_to, "node_id": lic.node_id}
+            part.out.info(LICENSE_INFO, **labels)
+            part.out.gauge(LICENSE_EXPIRY, lic.expires, **labels)
+
+    async def _get_licenses(self, part: Part) -> ApiResult:
+        result = await part.get(self._license_endpoint)
+        if result.unsupported and self._license_endpoint == LICENSES:
+            # Editions without the HA endpoint answer the single-license one.
+            result = await part.get(LICENSE)
+            if result.ok:
+                self._license_endpoint = LICENSE
+        return result
+
+
+# -- parsers -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,68 +180,4 @@ def parse_licenses(body: object) -> list[License]:
             by_labels[key] = lic
     return list(by_labels.values())
 
-
-UP_HELP = "1 if /artifactory/api/system/ping answered OK (polled in the background)."
-READY_HELP = "1 if /artifactory/api/v1/system/readiness answered OK."
-ROUTER_HELP = "1 if the router reports the service HEALTHY (the router itself has service_id=\"router\")."
-INFO_HELP = "Artifactory version and revision."
-LICENSE_HELP = "Installed license (node_id empty outside HA)."
-EXPIRY_HELP = "License expiry as a Unix timestamp; absent where the JPD reports no date (\"N/R\")."
-
-
-class HealthCollector(Collector):
-    name = "health"
-    default_interval = 30.0
-    description = "ping, readiness, router services, version and license"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Remember which license endpoint this JPD answers, to spend one call per run.
-        self._license_endpoint = LICENSES
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        ping, readiness, router, version, licenses = await asyncio.gather(
-            client.get(PING, expect="text"),
-            client.get(READINESS, accept=frozenset({200, 503})),
-            client.get(ROUTER_HEALTH, accept=frozenset({200, 503})),
-            client.get(VERSION),
-            self._get_licenses(client),
-        )
-        metrics = MetricSet(self.target.name)
-        up = ping.ok and parse_ping(ping.body)
-        metrics.gauge("jfrog_up", UP_HELP, 1.0 if up else 0.0)
-        metrics.gauge("jfrog_ready", READY_HELP, 1.0 if readiness.ok and readiness.status == 200
-                      and parse_readiness(readiness.body) else 0.0)
-        metrics.declare("jfrog_router_service_healthy", ROUTER_HELP)
-        if router.ok:
-            for svc in parse_result(parse_router_health, router):
-                metrics.gauge("jfrog_router_service_healthy", ROUTER_HELP, 1.0 if svc.healthy else 0.0,
-                              node_id=svc.node_id, service_id=svc.service_id)
-        if not ping.ok:
-            # The JPD did not answer: report it down now, keep the last version and license.
-            raise CollectionError(ping.outcome, f"{PING}: {ping.reason}", partial=metrics.families())
-        for result in (version, licenses):
-            if not (result.ok or result.unsupported):
-                raise CollectionError(result.outcome, f"{result.endpoint}: {result.reason}",
-                                      partial=metrics.families())
-        if version.ok:
-            ver, rev = parse_result(parse_version, version)
-            metrics.info("jfrog_artifactory_info", INFO_HELP, version=ver, revision=rev)
-        metrics.declare("jfrog_license_info", LICENSE_HELP)
-        metrics.declare("jfrog_license_expiry_timestamp_seconds", EXPIRY_HELP)
-        if licenses.ok:
-            for lic in parse_result(parse_licenses, licenses):
-                labels = {"license_type": lic.license_type, "licensed_to": lic.licensed_to, "node_id": lic.node_id}
-                metrics.info("jfrog_license_info", LICENSE_HELP, **labels)
-                metrics.gauge("jfrog_license_expiry_timestamp_seconds", EXPIRY_HELP, lic.expires, **labels)
-        return metrics.families()
-
-    async def _get_licenses(self, client: JfrogClient) -> ApiResult:
-        result = await client.get(self._license_endpoint)
-        if result.unsupported and self._license_endpoint == LICENSES:
-            # Editions without the HA endpoint answer the single-license one.
-            result = await client.get(LICENSE)
-            if result.ok:
-                self._license_endpoint = LICENSE
-        return result
 

@@ -14,15 +14,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.core import Metric
-
-from exporter.client import ApiResult, CollectionError, JfrogClient, Outcome, one_line
-from exporter.collectors.base import Collector, parse_result
-from exporter.metrics import MetricSet
+from exporter.client import ApiResult, one_line
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations, Emitter
+from exporter.outcomes import CollectionError, Outcome
 from exporter.values import is_unavailable, lower_or_empty, parse_count, parse_iso_timestamp
 
 log = logging.getLogger(__name__)
@@ -41,14 +39,223 @@ PUD_STATES = ("never_run", "running", "stopped", "finished", "error")
 TASK_STATES = ("scheduled", "running", "stopped", "cancelled")
 #: archive policy run states documented in 2.6.17 (lastRunStatus)
 ARCHIVE_STATES = ("pending", "in_progress", "in_progress_with_errors", "complete", "complete_with_errors", "failed")
-#: cleanup policy kinds and the endpoint that lists them
-CLEANUP_KINDS = {"packages": PACKAGE_POLICIES, "bundles": BUNDLE_POLICIES}
+
+F = Declarations("maintenance")
+PUD_STATUS = F.state_set("jfrog_pud_status",
+                         "State of the Pruning Unreferenced Data (PUD) process; never_run until it first ran.",
+                         PUD_STATES)
+PUD_DRY_RUN = F.gauge("jfrog_pud_dry_run", "1 if the current or last PUD run is a dry run (deletes nothing).")
+PUD_STARTED = F.gauge("jfrog_pud_started_timestamp_seconds", "When the current or last PUD run started.")
+PUD_LAST_UPDATED = F.gauge("jfrog_pud_last_updated_timestamp_seconds",
+                           "When the PUD process last reported progress.")
+PUD_DURATION = F.gauge("jfrog_pud_duration_seconds",
+                       "How long the current or last PUD run has taken, as reported by the JPD.")
+PUD_DIRECTORIES_PROCESSED = F.gauge("jfrog_pud_directories_processed",
+                                    "Filestore directories the PUD run has processed (\"2 of 256\": 2).")
+PUD_DIRECTORIES = F.gauge("jfrog_pud_directories",
+                          "Filestore directories the PUD run has to process (\"2 of 256\": 256).")
+PUD_BINARIES_PROCESSED = F.gauge("jfrog_pud_binaries_processed", "Binaries the PUD run has processed so far.")
+PUD_BINARIES_CLEANED = F.gauge("jfrog_pud_binaries_cleaned",
+                               "Unreferenced binaries the PUD run has removed so far.")
+PUD_CLEANED_BYTES = F.gauge("jfrog_pud_cleaned_bytes", "Bytes the PUD run has reclaimed so far.")
+PUD_LAST_DIRECTORY_BINARIES = F.gauge(
+    "jfrog_pud_last_directory_binaries_processed",
+    "Binaries processed in the last handled directory (the startFromBinary position to resume from).")
+PUD_FAMILIES = (PUD_STATUS, PUD_DRY_RUN, PUD_STARTED, PUD_LAST_UPDATED, PUD_DURATION, PUD_DIRECTORIES_PROCESSED,
+                PUD_DIRECTORIES, PUD_BINARIES_PROCESSED, PUD_BINARIES_CLEANED, PUD_CLEANED_BYTES,
+                PUD_LAST_DIRECTORY_BINARIES)
+
+_POLICY = ("kind", "policy")
+CLEANUP_ENABLED = F.gauge("jfrog_cleanup_policy_enabled", "1 if the cleanup policy is enabled (may run).", *_POLICY)
+CLEANUP_MAX_DURATION = F.gauge("jfrog_cleanup_policy_max_duration_seconds",
+                               "Maximum run time of the cleanup policy; absent when unlimited.", *_POLICY)
+CLEANUP_SCHEDULED = F.gauge(
+    "jfrog_cleanup_policy_scheduled",
+    "1 if the cleanup policy has a schedule (cron); an enabled policy without one only runs when triggered.",
+    *_POLICY)
+CLEANUP_NEXT_RUN = F.gauge("jfrog_cleanup_policy_next_run_timestamp_seconds",
+                           "Next scheduled run of the cleanup policy, where reported.", *_POLICY)
+CLEANUP_LAST_RUN = F.gauge("jfrog_cleanup_policy_last_run_timestamp_seconds",
+                           "Last run of the cleanup policy, where reported.", *_POLICY)
+CLEANUP_LAST_RUN_INFO = F.info("jfrog_cleanup_policy_last_run_info",
+                               "Status of the last run of the cleanup policy (lower case), where reported.",
+                               *_POLICY, "status")
+CLEANUP_LAST_RUN_ITEMS = F.gauge("jfrog_cleanup_policy_last_run_items",
+                                 "Items the last run of the cleanup policy handled, where reported.", *_POLICY)
+CLEANUP_FAMILIES = (CLEANUP_ENABLED, CLEANUP_MAX_DURATION, CLEANUP_SCHEDULED, CLEANUP_NEXT_RUN, CLEANUP_LAST_RUN,
+                    CLEANUP_LAST_RUN_INFO, CLEANUP_LAST_RUN_ITEMS)
+
+BACKGROUND_TASKS = F.gauge("jfrog_background_tasks",
+                           "Background tasks by short task type and state (GET /api/tasks).", "task_type", "state")
+GC_RUNNING = F.gauge("jfrog_gc_running", "1 while a garbage-collection task runs.")
+TASK_OLDEST_STARTED = F.gauge("jfrog_background_task_oldest_running_started_timestamp_seconds",
+                              "Start of the oldest running task of this type.", "task_type")
+TASK_OLDEST_RUNNING = F.gauge("jfrog_background_task_oldest_running_seconds",
+                              "How long the oldest running task of this type had been running when last collected.",
+                              "task_type")
+TASK_FAMILIES = (BACKGROUND_TASKS, GC_RUNNING, TASK_OLDEST_STARTED, TASK_OLDEST_RUNNING)
+
+ARCHIVE_STATUS = F.state_set("jfrog_archive_policy_last_execution_status",
+                             "State of the last execution of the archive policy.", ARCHIVE_STATES, "policy")
+ARCHIVE_STARTED = F.gauge("jfrog_archive_policy_last_execution_started_timestamp_seconds",
+                          "Start of the last archive policy execution.", "policy")
+ARCHIVE_FINISHED = F.gauge("jfrog_archive_policy_last_execution_finished_timestamp_seconds",
+                           "End of the last archive policy execution.", "policy")
+ARCHIVE_ARTIFACTS = F.gauge("jfrog_archive_policy_last_execution_artifacts",
+                            "Artifacts of the last archive policy execution (result: total, completed, failed).",
+                            "policy", "result")
+ARCHIVE_BYTES = F.gauge("jfrog_archive_policy_last_execution_bytes",
+                        "Bytes of the last archive policy execution (result: total, completed, failed).",
+                        "policy", "result")
+ARCHIVE_PROGRESS = F.gauge("jfrog_archive_policy_last_execution_progress_ratio",
+                           "Progress of the last archive policy execution (0..1).", "policy")
+ARCHIVE_FAMILIES = (ARCHIVE_STATUS, ARCHIVE_STARTED, ARCHIVE_FINISHED, ARCHIVE_ARTIFACTS, ARCHIVE_BYTES,
+                    ARCHIVE_PROGRESS)
+
+RETENTION = F.gauge("jfrog_retention_service_enabled", "1 if the release bundle retention service is enabled.")
 
 _PROGRESS_RE = re.compile(r"^\s*([\d,]+)\s*(?:of|/)\s*([\d,]+)\s*$", re.I)
 _NO_PRUNE_TASK = "no prune task found"
 
 
-# -- PUD -----------------------------------------------------------------------------------------
+class MaintenanceCollector(Collector[CollectorSettings]):
+    name = "maintenance"
+    default_interval = 300.0
+    description = "PUD, cleanup policies, background tasks and GC, archive policies, retention service"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Log what the PUD reports when it changes, not every run.
+        self._pud_status: str | None = None
+        self._pud_error: str | None = None
+
+    async def collect(self, run: Run) -> None:
+        await asyncio.gather(
+            run.part(PRUNE_STATUS, self._pud),
+            run.part(PACKAGE_POLICIES, self._package_policies),
+            run.part(BUNDLE_POLICIES, self._bundle_policies),
+            run.part(TASKS, self._tasks),
+            run.part(ARCHIVE_EXECUTIONS, self._archive),
+            run.part(RETENTION_ENABLED, self._retention),
+        )
+
+    async def _pud(self, part: Part) -> None:
+        result = await part.get(accept=frozenset({200, 412}))
+        pud = pud_from_result(result)
+        if pud is None:
+            raise CollectionError(Outcome.UNSUPPORTED, f"{result.endpoint}: {result.reason}")
+        self._log_pud(pud)
+        pud_families(pud, part.out)
+
+    def _log_pud(self, pud: PudStatus) -> None:
+        if pud.error and pud.error != self._pud_error:
+            log.warning("target=%s: the PUD process reports an error: %s", self.target.name, pud.error)
+        if self._pud_status is not None and pud.status != self._pud_status:
+            where = f" (last directory {pud.last_directory.name}: {pud.last_directory.status})" \
+                if pud.last_directory and pud.last_directory.name else ""
+            log.info("target=%s: PUD %s -> %s%s", self.target.name, self._pud_status, pud.status, where)
+        self._pud_status, self._pud_error = pud.status, pud.error
+
+    @staticmethod
+    async def _package_policies(part: Part) -> None:
+        policies = parse_result(lambda body: parse_cleanup_policies(body, "packages"), await part.get())
+        cleanup_families(policies, part.out)
+
+    @staticmethod
+    async def _bundle_policies(part: Part) -> None:
+        policies = parse_result(lambda body: parse_cleanup_policies(body, "bundles"), await part.get())
+        # The bundles list omits schedule and duration: the single policy carries them.
+        missing = [p.key for p in policies if not p.detailed]
+        details = await part.get_each(missing, path=lambda key: {"policy": key}, endpoint=BUNDLE_POLICY)
+        cleanup_families([with_detail(p, details.get(p.key)) for p in policies], part.out)
+
+    @staticmethod
+    async def _tasks(part: Part) -> None:
+        task_families(parse_result(parse_background_tasks, await part.get()), part.out, time.time())
+
+    @staticmethod
+    async def _archive(part: Part) -> None:
+        archive_families(parse_result(parse_archive_executions, await part.get()), part.out)
+
+    @staticmethod
+    async def _retention(part: Part) -> None:
+        part.out.gauge(RETENTION, parse_result(parse_retention_enabled, await part.get()))
+
+
+def with_detail(listed: CleanupPolicy, result: ApiResult | None) -> CleanupPolicy:
+    """The listed policy completed by its single-policy answer; as listed when there is none (removed since)."""
+    if result is None:
+        return listed
+    detail = parse_result(lambda body: parse_cleanup_policy(body, listed.kind), result)
+    return merge_policy_detail(listed, detail) if detail is not None else listed
+
+
+def pud_families(pud: PudStatus, out: Emitter) -> None:
+    out.touch(*PUD_FAMILIES)
+    out.state(PUD_STATUS, pud.status)
+    out.gauge(PUD_DRY_RUN, pud.dry_run)
+    out.gauge(PUD_STARTED, pud.started)
+    out.gauge(PUD_LAST_UPDATED, pud.last_updated)
+    out.gauge(PUD_DURATION, pud.duration)
+    out.gauge(PUD_DIRECTORIES_PROCESSED, pud.directories_processed)
+    out.gauge(PUD_DIRECTORIES, pud.directories)
+    out.gauge(PUD_BINARIES_PROCESSED, pud.binaries_processed)
+    out.gauge(PUD_BINARIES_CLEANED, pud.binaries_cleaned)
+    out.gauge(PUD_CLEANED_BYTES, pud.bytes_cleaned)
+    if pud.last_directory is not None:
+        out.gauge(PUD_LAST_DIRECTORY_BINARIES, pud.last_directory.binaries_processed)
+
+
+def cleanup_families(policies: list[CleanupPolicy], out: Emitter) -> None:
+    out.touch(*CLEANUP_FAMILIES)
+    for p in policies:
+        labels = {"kind": p.kind, "policy": p.key}
+        out.gauge(CLEANUP_ENABLED, p.enabled, **labels)
+        out.gauge(CLEANUP_MAX_DURATION, p.max_duration, **labels)
+        out.gauge(CLEANUP_SCHEDULED, p.scheduled, **labels)
+        out.gauge(CLEANUP_NEXT_RUN, p.next_run, **labels)
+        out.gauge(CLEANUP_LAST_RUN, p.last_run_time, **labels)
+        if p.last_run_status:
+            out.info(CLEANUP_LAST_RUN_INFO, status=p.last_run_status, **labels)
+        out.gauge(CLEANUP_LAST_RUN_ITEMS, p.last_run_items, **labels)
+
+
+def task_families(tasks: list[BackgroundTask], out: Emitter, now: float) -> None:
+    out.touch(*TASK_FAMILIES)
+    counts: dict[str, dict[str, int]] = {}
+    oldest: dict[str, float] = {}
+    for task in tasks:
+        states = counts.setdefault(task.task_type, dict.fromkeys(TASK_STATES, 0))
+        states[task.state] = states.get(task.state, 0) + 1
+        if task.state == "running" and task.started is not None:
+            oldest[task.task_type] = min(oldest.get(task.task_type, task.started), task.started)
+    for task_type, states in sorted(counts.items()):
+        for state, count in states.items():
+            out.gauge(BACKGROUND_TASKS, count, task_type=task_type, state=state)
+    out.gauge(GC_RUNNING, any(t.is_gc and t.state == "running" for t in tasks))
+    for task_type, started in sorted(oldest.items()):
+        out.gauge(TASK_OLDEST_STARTED, started, task_type=task_type)
+        out.gauge(TASK_OLDEST_RUNNING, max(0.0, now - started), task_type=task_type)
+
+
+def archive_families(executions: list[ArchiveExecution], out: Emitter) -> None:
+    out.touch(*ARCHIVE_FAMILIES)
+    for e in executions:
+        out.state(ARCHIVE_STATUS, e.state, policy=e.policy)
+        out.gauge(ARCHIVE_STARTED, e.started, policy=e.policy)
+        out.gauge(ARCHIVE_FINISHED, e.finished, policy=e.policy)
+        for result, artifacts, size in (("total", e.artifacts_total, e.bytes_total),
+                                        ("completed", e.artifacts_completed, e.bytes_completed),
+                                        ("failed", e.artifacts_failed, e.bytes_failed)):
+            out.gauge(ARCHIVE_ARTIFACTS, artifacts, policy=e.policy, result=result)
+            out.gauge(ARCHIVE_BYTES, size, policy=e.policy, result=result)
+        out.gauge(ARCHIVE_PROGRESS, e.progress_ratio, policy=e.policy)
+
+
+# -- parsers -----------------------------------------------------------------------------------
+
+
+# PUD
 @dataclass(frozen=True, slots=True)
 class PudDirectory:
     name: str
@@ -116,6 +323,21 @@ def _error_text(value: object) -> str | None:
     return one_line(text, 300)
 
 
+def _last_directory(directory: object) -> PudDirectory | None:
+    if not isinstance(directory, dict):
+        return None
+    started, last_updated, _ = _timing(directory)
+    return PudDirectory(
+        name=str(directory.get("name") or ""),
+        status=lower_or_empty(directory.get("status")),
+        binaries_processed=parse_count(directory.get("binariesProcessed")),
+        binaries_cleaned=parse_count(directory.get("binariesCleaned")),
+        bytes_cleaned=parse_count(directory.get("bytesCleaned")),
+        started=started,
+        last_updated=last_updated,
+    )
+
+
 def parse_pud_status(body: object) -> PudStatus:
     """The 200 answer of GET .../storage/prune/status (2.3.3.2)."""
     if not isinstance(body, dict):
@@ -124,20 +346,9 @@ def parse_pud_status(body: object) -> PudStatus:
         raise ValueError("PUD status: no 'status' field")
     started, last_updated, duration = _timing(body)
     done, total = parse_progress(body.get("progress"))
-    report = body.get("report") if isinstance(body.get("report"), dict) else {}
-    last_dir = None
-    directory = body.get("lastHandledDirectory")
-    if isinstance(directory, dict):
-        dir_started, dir_updated, _ = _timing(directory)
-        last_dir = PudDirectory(
-            name=str(directory.get("name") or ""),
-            status=lower_or_empty(directory.get("status")),
-            binaries_processed=parse_count(directory.get("binariesProcessed")),
-            binaries_cleaned=parse_count(directory.get("binariesCleaned")),
-            bytes_cleaned=parse_count(directory.get("bytesCleaned")),
-            started=dir_started,
-            last_updated=dir_updated,
-        )
+    report = body.get("report")
+    if not isinstance(report, dict):
+        report = {}
     dry_run = body.get("dryRun")
     return PudStatus(
         status=lower_or_empty(body.get("status")) or "unknown",
@@ -150,7 +361,7 @@ def parse_pud_status(body: object) -> PudStatus:
         binaries_processed=parse_count(report.get("totalBinariesProcessed")),
         binaries_cleaned=parse_count(report.get("totalBinariesCleaned")),
         bytes_cleaned=parse_count(report.get("totalBytesCleaned")),
-        last_directory=last_dir,
+        last_directory=_last_directory(body.get("lastHandledDirectory")),
         error=_error_text(body.get("error")),
     )
 
@@ -173,7 +384,7 @@ def pud_from_result(result: ApiResult) -> PudStatus | None:
     return parse_result(parse_pud_status, result)
 
 
-# -- cleanup policies ----------------------------------------------------------------------------
+# cleanup policies
 @dataclass(frozen=True, slots=True)
 class CleanupPolicy:
     kind: str
@@ -210,7 +421,9 @@ def parse_cleanup_policy(entry: object, kind: str) -> CleanupPolicy | None:
         return None
     minutes = parse_count(entry.get("durationInMinutes"))
     cron = entry.get("cronExp")
-    last = entry.get("lastRunData") if isinstance(entry.get("lastRunData"), dict) else {}
+    last = entry.get("lastRunData")
+    if not isinstance(last, dict):
+        last = {}
     dry_run = last.get("dryRun")
     return CleanupPolicy(
         kind=kind,
@@ -250,7 +463,7 @@ def merge_policy_detail(listed: CleanupPolicy, detail: CleanupPolicy) -> Cleanup
     )
 
 
-# -- background tasks ----------------------------------------------------------------------------
+# background tasks
 @dataclass(frozen=True, slots=True)
 class BackgroundTask:
     task_type: str  # short class name
@@ -293,7 +506,7 @@ def parse_background_tasks(body: object) -> list[BackgroundTask]:
     return tasks
 
 
-# -- archive policies and retention ----------------------------------------------------------------
+# archive policies and retention
 @dataclass(frozen=True, slots=True)
 class ArchiveExecution:
     policy: str
@@ -314,8 +527,7 @@ def _folded(entry: dict[str, Any]) -> dict[str, Any]:
     return {str(k).lower(): v for k, v in entry.items()}
 
 
-def parse_archive_executions(body: object) -> list[ArchiveExecution]:
-    """Last execution per policy (2.6.17). The list shows the latest first; the newest start wins."""
+def _archive_entries(body: object) -> list[Any]:
     if isinstance(body, dict):
         found = next((v for k, v in body.items() if isinstance(v, list) and k.lower() in
                       ("executions", "items", "data", "results")), None)
@@ -324,25 +536,34 @@ def parse_archive_executions(body: object) -> list[ArchiveExecution]:
         body = found
     if not isinstance(body, list):
         raise ValueError("archive executions: expected a JSON array")
+    return body
+
+
+def parse_archive_execution(raw: object) -> ArchiveExecution:
+    if not isinstance(raw, dict):
+        raise ValueError("archive executions: expected JSON objects")
+    entry = _folded(raw)
+    progress = parse_count(entry.get("progresspercentage"))
+    return ArchiveExecution(
+        policy=str(entry.get("policykey") or entry.get("policyname") or entry.get("key") or ""),
+        state=lower_or_empty(entry.get("lastrunstatus") or entry.get("state") or entry.get("status")) or None,
+        started=parse_iso_timestamp(entry.get("starttime")),
+        finished=parse_iso_timestamp(entry.get("finishtime")),
+        artifacts_total=parse_count(entry.get("totalnumberofartifacts")),
+        artifacts_completed=parse_count(entry.get("completednumberofartifacts")),
+        artifacts_failed=parse_count(entry.get("failednumberofartifacts")),
+        bytes_total=parse_count(entry.get("totalbytesize")),
+        bytes_completed=parse_count(entry.get("successbytesize")),
+        bytes_failed=parse_count(entry.get("failurebytesize")),
+        progress_ratio=progress / 100.0 if progress is not None else None,
+    )
+
+
+def parse_archive_executions(body: object) -> list[ArchiveExecution]:
+    """Last execution per policy (2.6.17). The list shows the latest first; the newest start wins."""
     latest: dict[str, ArchiveExecution] = {}
-    for raw in body:
-        if not isinstance(raw, dict):
-            raise ValueError("archive executions: expected JSON objects")
-        entry = _folded(raw)
-        progress = parse_count(entry.get("progresspercentage"))
-        execution = ArchiveExecution(
-            policy=str(entry.get("policykey") or entry.get("policyname") or entry.get("key") or ""),
-            state=lower_or_empty(entry.get("lastrunstatus") or entry.get("state") or entry.get("status")) or None,
-            started=parse_iso_timestamp(entry.get("starttime")),
-            finished=parse_iso_timestamp(entry.get("finishtime")),
-            artifacts_total=parse_count(entry.get("totalnumberofartifacts")),
-            artifacts_completed=parse_count(entry.get("completednumberofartifacts")),
-            artifacts_failed=parse_count(entry.get("failednumberofartifacts")),
-            bytes_total=parse_count(entry.get("totalbytesize")),
-            bytes_completed=parse_count(entry.get("successbytesize")),
-            bytes_failed=parse_count(entry.get("failurebytesize")),
-            progress_ratio=progress / 100.0 if progress is not None else None,
-        )
+    for raw in _archive_entries(body):
+        execution = parse_archive_execution(raw)
         known = latest.get(execution.policy)
         if known is None or (execution.started or 0) > (known.started or 0):
             latest[execution.policy] = execution
@@ -354,240 +575,3 @@ def parse_retention_enabled(body: object) -> bool:
     if not isinstance(body, dict) or "enable" not in body:
         raise ValueError("retention status: expected {\"enable\": true|false}")
     return _as_bool(body["enable"])
-
-
-# -- families ------------------------------------------------------------------------------------
-H = {
-    "jfrog_pud_status": "State of the Pruning Unreferenced Data (PUD) process; never_run until it first ran.",
-    "jfrog_pud_dry_run": "1 if the current or last PUD run is a dry run (deletes nothing).",
-    "jfrog_pud_started_timestamp_seconds": "When the current or last PUD run started.",
-    "jfrog_pud_last_updated_timestamp_seconds": "When the PUD process last reported progress.",
-    "jfrog_pud_duration_seconds": "How long the current or last PUD run has taken, as reported by the JPD.",
-    "jfrog_pud_directories_processed": "Filestore directories the PUD run has processed (\"2 of 256\": 2).",
-    "jfrog_pud_directories": "Filestore directories the PUD run has to process (\"2 of 256\": 256).",
-    "jfrog_pud_binaries_processed": "Binaries the PUD run has processed so far.",
-    "jfrog_pud_binaries_cleaned": "Unreferenced binaries the PUD run has removed so far.",
-    "jfrog_pud_cleaned_bytes": "Bytes the PUD run has reclaimed so far.",
-    "jfrog_pud_last_directory_binaries_processed":
-        "Binaries processed in the last handled directory (the startFromBinary position to resume from).",
-    "jfrog_cleanup_policy_enabled": "1 if the cleanup policy is enabled (may run).",
-    "jfrog_cleanup_policy_max_duration_seconds": "Maximum run time of the cleanup policy; absent when unlimited.",
-    "jfrog_cleanup_policy_scheduled":
-        "1 if the cleanup policy has a schedule (cron); an enabled policy without one only runs when triggered.",
-    "jfrog_cleanup_policy_next_run_timestamp_seconds": "Next scheduled run of the cleanup policy, where reported.",
-    "jfrog_cleanup_policy_last_run_timestamp_seconds": "Last run of the cleanup policy, where reported.",
-    "jfrog_cleanup_policy_last_run_info": "Status of the last run of the cleanup policy (lower case), where reported.",
-    "jfrog_cleanup_policy_last_run_items": "Items the last run of the cleanup policy handled, where reported.",
-    "jfrog_background_tasks": "Background tasks by short task type and state (GET /api/tasks).",
-    "jfrog_gc_running": "1 while a garbage-collection task runs.",
-    "jfrog_background_task_oldest_running_started_timestamp_seconds":
-        "Start of the oldest running task of this type.",
-    "jfrog_background_task_oldest_running_seconds":
-        "How long the oldest running task of this type had been running when last collected.",
-    "jfrog_archive_policy_last_execution_status": "State of the last execution of the archive policy.",
-    "jfrog_archive_policy_last_execution_started_timestamp_seconds": "Start of the last archive policy execution.",
-    "jfrog_archive_policy_last_execution_finished_timestamp_seconds": "End of the last archive policy execution.",
-    "jfrog_archive_policy_last_execution_artifacts":
-        "Artifacts of the last archive policy execution (result: total, completed, failed).",
-    "jfrog_archive_policy_last_execution_bytes":
-        "Bytes of the last archive policy execution (result: total, completed, failed).",
-    "jfrog_archive_policy_last_execution_progress_ratio": "Progress of the last archive policy execution (0..1).",
-    "jfrog_retention_service_enabled": "1 if the release bundle retention service is enabled.",
-}
-
-PUD_FAMILIES = [n for n in H if n.startswith("jfrog_pud_")]
-CLEANUP_FAMILIES = [n for n in H if n.startswith("jfrog_cleanup_")]
-TASK_FAMILIES = ["jfrog_background_tasks", "jfrog_gc_running",
-                 "jfrog_background_task_oldest_running_started_timestamp_seconds",
-                 "jfrog_background_task_oldest_running_seconds"]
-ARCHIVE_FAMILIES = [n for n in H if n.startswith("jfrog_archive_")]
-
-
-def _declare(metrics: MetricSet, names: list[str]) -> None:
-    for name in names:
-        metrics.declare(name, H[name])
-
-
-def _gauge(metrics: MetricSet, name: str, value: float | bool | None, **labels: str) -> None:
-    metrics.gauge(name, H[name], None if value is None else float(value), **labels)
-
-
-def pud_families(pud: PudStatus, metrics: MetricSet) -> None:
-    _declare(metrics, PUD_FAMILIES)
-    metrics.state_set("jfrog_pud_status", H["jfrog_pud_status"], PUD_STATES, pud.status)
-    _gauge(metrics, "jfrog_pud_dry_run", pud.dry_run)
-    _gauge(metrics, "jfrog_pud_started_timestamp_seconds", pud.started)
-    _gauge(metrics, "jfrog_pud_last_updated_timestamp_seconds", pud.last_updated)
-    _gauge(metrics, "jfrog_pud_duration_seconds", pud.duration)
-    _gauge(metrics, "jfrog_pud_directories_processed", pud.directories_processed)
-    _gauge(metrics, "jfrog_pud_directories", pud.directories)
-    _gauge(metrics, "jfrog_pud_binaries_processed", pud.binaries_processed)
-    _gauge(metrics, "jfrog_pud_binaries_cleaned", pud.binaries_cleaned)
-    _gauge(metrics, "jfrog_pud_cleaned_bytes", pud.bytes_cleaned)
-    if pud.last_directory is not None:
-        _gauge(metrics, "jfrog_pud_last_directory_binaries_processed", pud.last_directory.binaries_processed)
-
-
-def cleanup_families(policies: list[CleanupPolicy], metrics: MetricSet) -> None:
-    _declare(metrics, CLEANUP_FAMILIES)
-    for p in policies:
-        labels = {"kind": p.kind, "policy": p.key}
-        _gauge(metrics, "jfrog_cleanup_policy_enabled", p.enabled, **labels)
-        _gauge(metrics, "jfrog_cleanup_policy_max_duration_seconds", p.max_duration, **labels)
-        _gauge(metrics, "jfrog_cleanup_policy_scheduled", p.scheduled, **labels)
-        _gauge(metrics, "jfrog_cleanup_policy_next_run_timestamp_seconds", p.next_run, **labels)
-        _gauge(metrics, "jfrog_cleanup_policy_last_run_timestamp_seconds", p.last_run_time, **labels)
-        if p.last_run_status:
-            metrics.info("jfrog_cleanup_policy_last_run_info", H["jfrog_cleanup_policy_last_run_info"],
-                         status=p.last_run_status, **labels)
-        _gauge(metrics, "jfrog_cleanup_policy_last_run_items", p.last_run_items, **labels)
-
-
-def task_families(tasks: list[BackgroundTask], metrics: MetricSet, now: float) -> None:
-    _declare(metrics, TASK_FAMILIES)
-    counts: dict[str, dict[str, int]] = {}
-    oldest: dict[str, float] = {}
-    for task in tasks:
-        states = counts.setdefault(task.task_type, dict.fromkeys(TASK_STATES, 0))
-        states[task.state] = states.get(task.state, 0) + 1
-        if task.state == "running" and task.started is not None:
-            oldest[task.task_type] = min(oldest.get(task.task_type, task.started), task.started)
-    for task_type, states in sorted(counts.items()):
-        for state, count in states.items():
-            _gauge(metrics, "jfrog_background_tasks", count, task_type=task_type, state=state)
-    _gauge(metrics, "jfrog_gc_running", any(t.is_gc and t.state == "running" for t in tasks))
-    for task_type, started in sorted(oldest.items()):
-        _gauge(metrics, "jfrog_background_task_oldest_running_started_timestamp_seconds", started,
-               task_type=task_type)
-        _gauge(metrics, "jfrog_background_task_oldest_running_seconds", max(0.0, now - started),
-               task_type=task_type)
-
-
-def archive_families(executions: list[ArchiveExecution], metrics: MetricSet) -> None:
-    _declare(metrics, ARCHIVE_FAMILIES)
-    for e in executions:
-        labels = {"policy": e.policy}
-        metrics.state_set("jfrog_archive_policy_last_execution_status",
-                          H["jfrog_archive_policy_last_execution_status"], ARCHIVE_STATES, e.state, **labels)
-        _gauge(metrics, "jfrog_archive_policy_last_execution_started_timestamp_seconds", e.started, **labels)
-        _gauge(metrics, "jfrog_archive_policy_last_execution_finished_timestamp_seconds", e.finished, **labels)
-        for result, artifacts, size in (("total", e.artifacts_total, e.bytes_total),
-                                        ("completed", e.artifacts_completed, e.bytes_completed),
-                                        ("failed", e.artifacts_failed, e.bytes_failed)):
-            _gauge(metrics, "jfrog_archive_policy_last_execution_artifacts", artifacts, result=result, **labels)
-            _gauge(metrics, "jfrog_archive_policy_last_execution_bytes", size, result=result, **labels)
-        _gauge(metrics, "jfrog_archive_policy_last_execution_progress_ratio", e.progress_ratio, **labels)
-
-
-# -- collector -----------------------------------------------------------------------------------
-@dataclass
-class _Parts:
-    """What one run gathered: families of the parts that answered, failures of the others."""
-
-    families: list[Metric] = field(default_factory=list)
-    failures: list[CollectionError] = field(default_factory=list)
-    supported: int = 0
-
-
-class MaintenanceCollector(Collector):
-    name = "maintenance"
-    default_interval = 300.0
-    description = "PUD, cleanup policies, background tasks and GC, archive policies, retention service"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Log what the PUD reports when it changes, not every run.
-        self._pud_status: str | None = None
-        self._pud_error: str | None = None
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        parts = _Parts()
-        fills = (self._pud, self._cleanup, self._tasks, self._archive, self._retention)
-        # Results in a fixed order: the reason of a failed run must not change with timing.
-        for outcome in await asyncio.gather(*(self._part(fill, client) for fill in fills)):
-            if isinstance(outcome, CollectionError):
-                parts.failures.append(outcome)
-            elif outcome is not None:
-                parts.supported += 1
-                parts.families.extend(outcome)
-        if parts.failures:
-            first = parts.failures[0]
-            reason = "; ".join(f.reason for f in parts.failures)
-            raise CollectionError(first.outcome, reason, partial=parts.families or None)
-        if not parts.supported:
-            raise CollectionError(Outcome.UNSUPPORTED, "no maintenance endpoint on this JPD")
-        return parts.families
-
-    async def _part(self, fill: Callable[[JfrogClient, MetricSet], Awaitable[bool]],
-                    client: JfrogClient) -> list[Metric] | CollectionError | None:
-        """Run one part into its own set, so a failed part never replaces another's families."""
-        metrics = MetricSet(self.target.name)
-        try:
-            supported = await fill(client, metrics)
-        except CollectionError as exc:
-            return exc
-        return metrics.families() if supported else None
-
-    async def _pud(self, client: JfrogClient, metrics: MetricSet) -> bool:
-        pud = pud_from_result(await client.get(PRUNE_STATUS, accept=frozenset({200, 412})))
-        if pud is None:
-            return False
-        self._log_pud(pud)
-        pud_families(pud, metrics)
-        return True
-
-    def _log_pud(self, pud: PudStatus) -> None:
-        if pud.error and pud.error != self._pud_error:
-            log.warning("target=%s: the PUD process reports an error: %s", self.target.name, pud.error)
-        if self._pud_status is not None and pud.status != self._pud_status:
-            where = f" (last directory {pud.last_directory.name}: {pud.last_directory.status})" \
-                if pud.last_directory and pud.last_directory.name else ""
-            log.info("target=%s: PUD %s -> %s%s", self.target.name, self._pud_status, pud.status, where)
-        self._pud_status, self._pud_error = pud.status, pud.error
-
-    async def _cleanup(self, client: JfrogClient, metrics: MetricSet) -> bool:
-        results = await asyncio.gather(*(client.get(endpoint) for endpoint in CLEANUP_KINDS.values()))
-        policies: list[CleanupPolicy] = []
-        supported = False
-        for kind, result in zip(CLEANUP_KINDS, results, strict=True):
-            if result.unsupported:
-                continue
-            supported = True
-            policies.extend(parse_result(lambda body, k=kind: parse_cleanup_policies(body, k), result))
-        if not supported:
-            return False
-        policies = list(await asyncio.gather(*(self._detail(client, p) for p in policies)))
-        cleanup_families(policies, metrics)
-        return True
-
-    async def _detail(self, client: JfrogClient, policy: CleanupPolicy) -> CleanupPolicy:
-        """The bundles list omits schedule and duration: ask for the single policy then."""
-        if policy.detailed or policy.kind != "bundles":
-            return policy
-        result = await client.get(BUNDLE_POLICY, path={"policy": policy.key})
-        if result.unsupported:  # removed since the list was read
-            return policy
-        detail = parse_result(lambda body: parse_cleanup_policy(body, policy.kind), result)
-        return merge_policy_detail(policy, detail) if detail is not None else policy
-
-    async def _tasks(self, client: JfrogClient, metrics: MetricSet) -> bool:
-        result = await client.get(TASKS)
-        if result.unsupported:
-            return False
-        task_families(parse_result(parse_background_tasks, result), metrics, time.time())
-        return True
-
-    async def _archive(self, client: JfrogClient, metrics: MetricSet) -> bool:
-        result = await client.get(ARCHIVE_EXECUTIONS)
-        if result.unsupported:
-            return False
-        archive_families(parse_result(parse_archive_executions, result), metrics)
-        return True
-
-    async def _retention(self, client: JfrogClient, metrics: MetricSet) -> bool:
-        result = await client.get(RETENTION_ENABLED)
-        if result.unsupported:
-            return False
-        enabled = parse_result(parse_retention_enabled, result)
-        _gauge(metrics, "jfrog_retention_service_enabled", enabled)
-        return True

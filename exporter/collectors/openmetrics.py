@@ -3,20 +3,21 @@
 Artifactory publishes JVM, database-pool, HTTP-pool, garbage-collection and
 binary-store series at /artifactory/api/v1/metrics (an empty body when
 metrics are disabled); the standalone Federation service (RTFS) publishes
-its lag and event series at /rtfs/api/v1/metrics. Each body goes through the
-lenient parser in :mod:`exporter.openmetrics_parser`, so whatever the JPD
-sends, /metrics stays valid in both exposition formats.
+its lag and event series at /rtfs/api/v1/metrics. Each service is one part.
+Each body goes through the lenient parser in :mod:`exporter.openmetrics_parser`,
+so whatever the JPD sends, /metrics stays valid in both exposition formats.
 
 Every vendor series gets the ``target`` label; RTFS series also get
 ``service="rtfs"`` so that a name both services publish stays two series
 (a vendor's own ``target`` or ``service`` label is kept as ``exported_target``
 or ``exported_service``).
-Names starting with ``jfrog_`` belong to the exporter's own contract: a
-vendor family using one is dropped. Across targets, the first family to use
-a name decides its shape; a target whose JPD makes that name a different
-kind of family (a counter where another JPD has a gauge) has the family
-dropped, since two TYPE lines for one name would break the scrape. Gauges
-and untyped families mix freely: both are one sample name per family.
+Names starting with ``jfrog_``, and every name a declared family exposes,
+belong to the exporter's own contract: a vendor family using one is dropped.
+Across services and targets, the first family to use a name decides its
+shape; a service whose JPD makes that name a different kind of family (a
+counter where another has a gauge) has the family dropped, since two TYPE
+lines for one name would break the scrape. Gauges and untyped families mix
+freely: both are one sample name per family.
 """
 
 from __future__ import annotations
@@ -26,21 +27,24 @@ import logging
 import re
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from prometheus_client.core import Metric
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from exporter.client import CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings, check_patterns
-from exporter.metrics import MetricSet
-from exporter.openmetrics_parser import Body, Family, parse_body
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run
+from exporter.families import REGISTRY, Declarations, Emitter
+from exporter.openmetrics_parser import Body, Family, parse_body, to_metrics
+from exporter.outcomes import CollectionError, Outcome
+from exporter.validation import check_patterns
 
-if TYPE_CHECKING:
-    from exporter.config import TargetConfig
+log = logging.getLogger(__name__)
 
 ARTIFACTORY_METRICS = "/artifactory/api/v1/metrics"
 RTFS_METRICS = "/rtfs/api/v1/metrics"
+
+#: every service that publishes metrics, in the order their bodies claim names and fill max_series
+SERVICES = {"artifactory": ARTIFACTORY_METRICS, "rtfs": RTFS_METRICS}
 
 #: the exporter's own namespace; the contract wins over a vendor family of the same name
 RESERVED_PREFIX = "jfrog_"
@@ -48,26 +52,25 @@ RESERVED_PREFIX = "jfrog_"
 #: why vendor samples were not re-exposed (label ``reason`` of the dropped-samples counter)
 DROP_REASONS = ("unparseable", "duplicate", "filtered", "series_limit", "reserved_name", "name_conflict")
 
-#: HELP for a vendor family the JPD sends without one (an empty HELP is a promtool finding)
-NO_HELP = "Sent by the JPD without a description."
-
-log = logging.getLogger(__name__)
-
-_SERVICES = {"artifactory": ARTIFACTORY_METRICS, "rtfs": RTFS_METRICS}
 #: labels the exporter adds or may add; a vendor label of the same name becomes exported_<name> (on every
 #: service, so an Artifactory series can never take the labels of an RTFS one)
 ADDED_LABELS = frozenset({"target", "service"})
 
-H = {
-    "jfrog_openmetrics_enabled": "1 if the service published metrics; 0 if it answered an empty body "
-    "(metrics disabled on the JPD) or does not have the endpoint.",
-    "jfrog_openmetrics_series": "Vendor series re-exposed from the service's last metrics body.",
-    "jfrog_openmetrics_retyped_families": "Vendor families of the last body re-exposed untyped because their "
-    "samples cannot be valid under the declared type.",
-    "jfrog_openmetrics_dropped_samples": "Vendor samples (or unreadable lines) not re-exposed, by reason: "
-    "unparseable, duplicate (an earlier copy of the same series), filtered (include/exclude), series_limit "
-    "(max_series), reserved_name (jfrog_ prefix), name_conflict (another family uses the name).",
-}
+F = Declarations("openmetrics")
+ENABLED = F.gauge("jfrog_openmetrics_enabled",
+                  "1 if the service published metrics; 0 if it answered an empty body (metrics disabled on the JPD) "
+                  "or does not have the endpoint.", "service")
+SERIES = F.gauge("jfrog_openmetrics_series", "Vendor series re-exposed from the service's last metrics body.",
+                 "service")
+RETYPED = F.gauge("jfrog_openmetrics_retyped_families",
+                  "Vendor families of the last body re-exposed untyped because their samples cannot be valid under "
+                  "the declared type, or carry what the exporter cannot re-expose typed (summary quantiles, the "
+                  "_created of a histogram or summary).", "service")
+DROPPED = F.counter("jfrog_openmetrics_dropped_samples",
+                    "Vendor samples (or unreadable lines) not re-exposed, by reason: unparseable, duplicate (an "
+                    "earlier copy of the same series), filtered (include/exclude), series_limit (max_series), "
+                    "reserved_name (jfrog_ prefix or a name of the exporter's families), name_conflict (another "
+                    "family uses the name).", "service", "reason")
 
 
 class OpenMetricsSettings(CollectorSettings):
@@ -99,20 +102,147 @@ class OpenMetricsSettings(CollectorSettings):
         return not any(p.fullmatch(n) for p in self._exclude for n in names)
 
 
+class OpenMetricsCollector(Collector[OpenMetricsSettings]):
+    name = "openmetrics"
+    default_interval = 30.0
+    enabled_by_default = False
+    description = (
+        "the JPD's own Open Metrics (JVM heap, database and HTTP pools, garbage collection; Federation service "
+        "lag with `rtfs: true`), re-exposed under the vendor's names with the target label"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.services = {service: ServiceState(service) for service in self._services()}
+
+    def _services(self) -> list[str]:
+        return list(SERVICES) if self.settings.rtfs else ["artifactory"]
+
+    async def collect(self, run: Run) -> None:
+        # One service after the other: the first family to use a name keeps it and the first series fill
+        # max_series, so Artifactory's body must be read first (two small calls in a row).
+        for service in self.services:
+            await run.part(SERVICES[service], self._service, service)
+
+    async def _service(self, part: Part, service: str) -> None:
+        result = await part.get(expect="text")
+        if result.unsupported:
+            self.publish(service, None, part.out)
+            raise CollectionError(Outcome.UNSUPPORTED, result.reason)
+        answer = result.require()
+        text = answer if isinstance(answer, str) else ""
+        if not text.strip():
+            # Nothing to re-expose: reported like an area the edition lacks, with the reason on the landing page.
+            self.publish(service, None, part.out)
+            raise CollectionError(Outcome.UNSUPPORTED, "answered an empty body: metrics are disabled on the JPD")
+        if not text.endswith("\n"):
+            # Both formats end every line with a line feed: this body was cut off, maybe mid-value.
+            raise CollectionError(Outcome.BAD_RESPONSE,
+                                  f"{part.endpoint}: the body ends in the middle of a line (cut off)")
+        # Large bodies take a while to parse: keep the event loop free for scrapes.
+        body = await asyncio.to_thread(parse_body, text, ADDED_LABELS)
+        if not body.families and body.unparseable_lines:
+            raise CollectionError(Outcome.BAD_RESPONSE, f"{part.endpoint}: no line of the body is a metric sample "
+                                  f"({body.unparseable_lines} unreadable lines)")
+        self.publish(service, body, part.out)
+
+    def publish(self, service: str, body: Body | None, out: Emitter) -> None:
+        """Emit one service's vendor families and its own series; ``body`` None: the service publishes none.
+
+        What the service exposes from now on (names, series) is remembered,
+        so call it only with what the part hands over.
+        """
+        state = self.services[service]
+        held: dict[str, Key] = {}
+        series = 0
+        limited = False
+        if body is not None:
+            room = self.settings.max_series - self._series_before(service)
+            added = {"target": self.target.name, **({"service": "rtfs"} if service == "rtfs" else {})}
+            state.drop("unparseable", body.unparseable_lines)
+            state.drop("duplicate", body.duplicate_samples)
+            state.drop("name_conflict", body.conflicting_samples)
+            for family in body.families:
+                refusal = self._refusal(state, family, room - series)
+                if refusal is not None:
+                    state.drop(refusal, len(family.samples))
+                    limited = limited or refusal == "series_limit"
+                    continue
+                out.extend(to_metrics(family, added))
+                held.update(dict.fromkeys(family.reserved_names(), _key(family)))
+                series += len(family.samples)
+        self._log_limit(state, limited)
+        CLAIMS.replace(state, held)
+        state.series = series
+        out.gauge(ENABLED, body is not None, service=service)
+        out.gauge(SERIES, series, service=service)
+        out.gauge(RETYPED, 0 if body is None else body.retyped_families, service=service)
+        for reason in DROP_REASONS:
+            out.counter(DROPPED, state.dropped[reason], service=service, reason=reason)
+
+    def _series_before(self, service: str) -> int:
+        """Vendor series the services read before this one expose now (their last good bodies)."""
+        before = list(self.services)[: list(self.services).index(service)]
+        return sum(self.services[s].series for s in before)
+
+    def _refusal(self, state: ServiceState, family: Family, room: int) -> str | None:
+        """Why ``family`` is not re-exposed (a drop reason), or None."""
+        names = family.reserved_names()
+        if not self.settings.allows((family.name, *(s.name for s in family.samples))):
+            return "filtered"
+        if any(n.startswith(RESERVED_PREFIX) or REGISTRY.claimed(n) is not None for n in names):
+            return "reserved_name"
+        if CLAIMS.conflicts(state, names, _key(family)):
+            return "name_conflict"
+        if len(family.samples) > room:
+            return "series_limit"
+        return None
+
+    def _log_limit(self, state: ServiceState, limited: bool) -> None:
+        if limited and not state.limited:
+            log.warning("target=%s collector=openmetrics service=%s: more than max_series=%d vendor series; "
+                        "families past the limit are dropped (raise max_series or narrow include/exclude)",
+                        self.target.name, state.service, self.settings.max_series)
+        elif state.limited and not limited:
+            log.info("target=%s collector=openmetrics service=%s: vendor series back under max_series",
+                     self.target.name, state.service)
+        state.limited = limited
+
+
+# -- what each service keeps between runs, and who owns which name ------------------------------
+
+
+@dataclass(eq=False)  # compared by identity: a holder of names in CLAIMS
+class ServiceState:
+    """What one service's part remembers between runs; it also holds the names that service exposes."""
+
+    service: str
+    #: samples not re-exposed since the exporter started, by reason
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    #: vendor series exposed from the last good body
+    series: int = 0
+    #: whether the last body went past max_series (warned once)
+    limited: bool = False
+
+    def drop(self, reason: str, count: int) -> None:
+        self.dropped[reason] += count
+
+
 Key = tuple[str, str]  # family name and shape
 
 
-def _shape(typ: str) -> str:
-    """Gauges and untyped families both carry one sample name, their own: they merge under either type."""
-    return "plain" if typ in ("gauge", "unknown") else typ
+def _key(family: Family) -> Key:
+    # Gauges and untyped families both carry one sample name, their own: they merge under either type.
+    return family.name, "plain" if family.type in ("gauge", "unknown") else family.type
 
 
 class _Claims:
-    """Which family (name and type) owns each exposed name, across every target of the process.
+    """Which family (name and shape) owns each exposed name, across every service of every target.
 
-    Families of all targets are merged by name when rendered, so one name
-    must mean one family everywhere. Holders are collector instances held
-    weakly: an engine that is gone releases its names.
+    Families of all parts and targets are merged by name when rendered, so
+    one name must mean one family everywhere. Holders (one per service of a
+    collector) are held weakly: an engine that is gone releases its names.
+    A part that fails keeps its families, and so its names.
     """
 
     def __init__(self) -> None:
@@ -126,7 +256,7 @@ class _Claims:
         return False
 
     def replace(self, holder: object, held: dict[str, Key]) -> None:
-        """Make ``held`` the names ``holder`` owns now (after a successful run)."""
+        """Make ``held`` the names ``holder`` owns now (what its part hands over)."""
         for name in list(self._owners):
             key, holders = self._owners[name]
             if name not in held or held[name] != key:
@@ -144,137 +274,3 @@ class _Claims:
 
 
 CLAIMS = _Claims()
-
-
-class OpenMetricsCollector(Collector):
-    name = "openmetrics"
-    default_interval = 30.0
-    enabled_by_default = False
-    description = (
-        "the JPD's own Open Metrics (JVM heap, database and HTTP pools, garbage collection; Federation service "
-        "lag with `rtfs: true`), re-exposed under the vendor's names with the target label"
-    )
-    settings_model = OpenMetricsSettings
-
-    def __init__(self, target: TargetConfig, settings: CollectorSettings) -> None:
-        super().__init__(target, settings)
-        self._dropped: dict[tuple[str, str], int] = {}
-        self._limited = False
-
-    @property
-    def options(self) -> OpenMetricsSettings:
-        assert isinstance(self.settings, OpenMetricsSettings)
-        return self.settings
-
-    def _services(self) -> list[str]:
-        return ["artifactory", "rtfs"] if self.options.rtfs else ["artifactory"]
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        services = self._services()
-        results = await asyncio.gather(*(client.get(_SERVICES[s], expect="text") for s in services))
-        texts: dict[str, str | None] = {}
-        absent: list[str] = []
-        for service, result in zip(services, results, strict=True):
-            if result.unsupported:
-                texts[service] = None
-                absent.append(f"{result.endpoint}: {result.reason}")
-                continue
-            body = result.require()
-            text = body if isinstance(body, str) else ""
-            texts[service] = text if text.strip() else None
-            if texts[service] is None:
-                absent.append(f"{result.endpoint} answered an empty body: metrics are disabled on the JPD")
-        bodies: dict[str, Body] = {}
-        for service, text in texts.items():
-            if text is None:
-                continue
-            if not text.endswith("\n"):
-                # Both formats end every line with a line feed: this body was cut off, maybe mid-value.
-                raise CollectionError(Outcome.BAD_RESPONSE,
-                                      f"{_SERVICES[service]}: the body ends in the middle of a line (cut off)")
-            # Large bodies take a while to parse: keep the event loop free for scrapes.
-            body = await asyncio.to_thread(parse_body, text, ADDED_LABELS)
-            if not body.families and body.unparseable_lines:
-                raise CollectionError(Outcome.BAD_RESPONSE,
-                                      f"{_SERVICES[service]}: no line of the body is a metric sample "
-                                      f"({body.unparseable_lines} unreadable lines)")
-            bodies[service] = body
-        families = self.assemble(bodies)
-        if not bodies:
-            # Nothing to re-expose: reported like an area the edition lacks, with the reason on the landing page.
-            raise CollectionError(Outcome.UNSUPPORTED, "; ".join(absent), partial=families)
-        return families
-
-    def assemble(self, bodies: dict[str, Body]) -> list[Metric]:
-        """Vendor families with the exporter's labels, then this collector's own series.
-
-        ``bodies`` maps a service ("artifactory", "rtfs") to its parsed body;
-        a service without a body is reported as not publishing metrics.
-        """
-        target = self.target.name
-        out: dict[str, Metric] = {}
-        held: dict[str, Key] = {}
-        series = dict.fromkeys(self._services(), 0)
-        retyped = dict.fromkeys(self._services(), 0)
-        limited = False
-        for service, body in bodies.items():
-            added = {"target": target, **({"service": "rtfs"} if service == "rtfs" else {})}
-            self._drop(service, "unparseable", body.unparseable_lines)
-            self._drop(service, "duplicate", body.duplicate_samples)
-            self._drop(service, "name_conflict", body.conflicting_samples)
-            retyped[service] = body.retyped_families
-            for family in body.families:
-                count = len(family.samples)
-                names = family.reserved_names()
-                key = (family.name, _shape(family.type))
-                if not self.options.allows((family.name, *(s.name for s in family.samples))):
-                    self._drop(service, "filtered", count)
-                elif any(n.startswith(RESERVED_PREFIX) for n in names):
-                    self._drop(service, "reserved_name", count)
-                elif any(held.get(n, key) != key for n in names) or CLAIMS.conflicts(self, names, key):
-                    self._drop(service, "name_conflict", count)
-                elif sum(series.values()) + count > self.options.max_series:
-                    self._drop(service, "series_limit", count)
-                    limited = True
-                else:
-                    self._add(out, family, added)
-                    held.update(dict.fromkeys(names, key))
-                    series[service] += count
-        self._log_limit(limited)
-        CLAIMS.replace(self, held)
-        return [*out.values(), *self._self_metrics(bodies, series, retyped)]
-
-    @staticmethod
-    def _add(out: dict[str, Metric], family: Family, added: dict[str, str]) -> None:
-        metric = out.get(family.name)
-        if metric is None:
-            metric = out[family.name] = Metric(family.name, family.help or NO_HELP, family.type)
-        for sample in family.samples:
-            metric.add_sample(sample.name, {**dict(sample.labels), **added}, sample.value)
-
-    def _drop(self, service: str, reason: str, count: int) -> None:
-        key = (service, reason)
-        self._dropped[key] = self._dropped.get(key, 0) + count
-
-    def _log_limit(self, limited: bool) -> None:
-        if limited and not self._limited:
-            log.warning("target=%s collector=openmetrics: more than max_series=%d vendor series; families past "
-                        "the limit are dropped (raise max_series or narrow include/exclude)",
-                        self.target.name, self.options.max_series)
-        elif self._limited and not limited:
-            log.info("target=%s collector=openmetrics: vendor series back under max_series", self.target.name)
-        self._limited = limited
-
-    def _self_metrics(self, bodies: dict[str, Body], series: dict[str, int], retyped: dict[str, int]) -> list[Metric]:
-        metrics = MetricSet(self.target.name)
-        for service in self._services():
-            metrics.gauge("jfrog_openmetrics_enabled", H["jfrog_openmetrics_enabled"],
-                          1.0 if service in bodies else 0.0, service=service)
-            metrics.gauge("jfrog_openmetrics_series", H["jfrog_openmetrics_series"], series[service],
-                          service=service)
-            metrics.gauge("jfrog_openmetrics_retyped_families", H["jfrog_openmetrics_retyped_families"],
-                          retyped[service], service=service)
-            for reason in DROP_REASONS:
-                metrics.counter("jfrog_openmetrics_dropped_samples", H["jfrog_openmetrics_dropped_samples"],
-                                self._dropped.get((service, reason), 0), service=service, reason=reason)
-        return metrics.families()

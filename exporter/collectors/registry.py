@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from exporter.collectors.activity import ActivityCollector
 from exporter.collectors.base import Collector
 from exporter.collectors.federation import FederationCollector
@@ -13,7 +15,7 @@ from exporter.collectors.security import SecurityCollector
 from exporter.collectors.storage import StorageCollector
 from exporter.collectors.workers import WorkersCollector
 
-COLLECTORS: dict[str, type[Collector]] = {
+COLLECTORS: dict[str, type[Collector[Any]]] = {
     cls.name: cls
     for cls in (
         HealthCollector,

@@ -13,14 +13,14 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
-from prometheus_client.core import Metric
 from pydantic import Field
 
-from exporter.client import ApiResult, CollectionError, JfrogClient, Outcome
-from exporter.collectors.base import Collector, CollectorSettings, parse_result, run_bounded
-from exporter.metrics import MetricSet
+from exporter.client import ApiResult
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations, Emitter
+from exporter.outcomes import CollectionError, Outcome
 from exporter.values import parse_iso_timestamp, safe_url
 
 log = logging.getLogger(__name__)
@@ -34,24 +34,171 @@ SYSTEM = "/artifactory/api/system/replications"
 STATES = ("never_run", "incomplete", "error", "warn", "ok", "inconsistent")
 
 ADMIN_NEEDED = "requires an admin user (Artifactory answers 403 to other users)"
+READ_NEEDED = "requires read permission on each replicated repository"
+PRO_NEEDED = "replication needs Artifactory Pro"
 
-# Everything between "scheme://" and the last "@" of the authority is user-info.
+F = Declarations("replication")
+BLOCKED = F.gauge("jfrog_replication_blocked",
+                  "1 if the JPD blocks all replications in this direction (push, pull).", "direction")
+_CONFIG = ("repo", "remote_url")
+ENABLED = F.gauge("jfrog_replication_enabled",
+                  "1 if this replication configuration is enabled (polled in the background).", *_CONFIG)
+EVENT_BASED = F.gauge("jfrog_replication_event_based",
+                      "1 if this replication configuration replicates on events, not only on cron.", *_CONFIG)
+TARGETS = F.gauge("jfrog_replication_targets",
+                  "Replication configurations of a repository (several for multi-push).", "repo")
+STATUS = F.state_set("jfrog_replication_status", "Replication status of a repository, as a state set.", STATES,
+                     "repo")
+LAST_COMPLETED = F.gauge("jfrog_replication_last_completed_timestamp_seconds",
+                         "When the repository's replication last completed (absent if it never did).", "repo")
+_TARGET = ("repo", "remote_url", "remote_repo")
+TARGET_STATUS = F.state_set("jfrog_replication_target_status",
+                            "Replication status per target (multi-push), as a state set.", STATES, *_TARGET)
+TARGET_LAST_COMPLETED = F.gauge("jfrog_replication_target_last_completed_timestamp_seconds",
+                                "When replication to this target last completed (absent if it never did).",
+                                *_TARGET)
+
+#: the configurations of each watched repository, by repository key
+ByRepo = dict[str, list["ReplicationConfig"]]
 
 
+class ReplicationSettings(CollectorSettings):
+    #: query these repositories instead of discovering every configured replication
+    repos: list[str] = Field(default_factory=list)
 
 
-def _flag(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return None
+class ReplicationCollector(Collector[ReplicationSettings]):
+    name = "replication"
+    default_interval = 120.0
+    description = "replication configurations, status per repository and target, push/pull blocking"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._warned: set[str] = set()
+
+    async def collect(self, run: Run) -> None:
+        await asyncio.gather(run.part(SYSTEM, self._system), self._configs_and_status(run))
+
+    async def _configs_and_status(self, run: Run) -> None:
+        # The status part reads the repositories the configurations name, and fills in target URLs from them.
+        source = REPO_CONFIG if self.settings.repos else ALL_CONFIGS
+        by_repo = await run.part(source, self._configs)
+        if by_repo is None:
+            run.skip(REPO_STATUS, needs=source)
+            return
+        await run.part(REPO_STATUS, self._statuses, by_repo)
+
+    @staticmethod
+    async def _system(part: Part) -> None:
+        push, pull = parse_result(parse_system_replications, _checked(await part.get(), ADMIN_NEEDED))
+        blocked_families(push, pull, part.out)
+
+    async def _configs(self, part: Part) -> ByRepo:
+        """Every watched replication configuration, grouped by repository (the target's filters applied)."""
+        if self.settings.repos:
+            configs = await self._listed_configs(part)
+        else:
+            configs = parse_result(parse_replication_configs, _checked(await part.get(), ADMIN_NEEDED))
+        by_repo: ByRepo = {}
+        for config in configs:
+            if self.target.repos.allows(config.repo):
+                by_repo.setdefault(config.repo, []).append(config)
+        by_repo = {repo: by_repo[repo] for repo in sorted(by_repo)}
+        config_families(by_repo, part.out)
+        return by_repo
+
+    async def _listed_configs(self, part: Part) -> list[ReplicationConfig]:
+        # The target's filters apply before any per-repository call.
+        repos = [repo for repo in dict.fromkeys(self.settings.repos) if self.target.repos.allows(repo)]
+        try:
+            results = await part.get_each(repos, path=lambda repo: {"repo": repo})
+        except CollectionError as exc:
+            raise _explained(exc, part.endpoint, ADMIN_NEEDED) from None
+        for repo in repos:
+            if repo not in results and repo not in self._warned:
+                self._warned.add(repo)
+                log.warning("target=%s: repository %r listed in collectors.replication.repos has no "
+                            "replication configuration", self.target.name, repo)
+        if repos and not results:
+            # Also what an edition without replication answers: nothing to report, not a failure.
+            raise CollectionError(Outcome.UNSUPPORTED, f"{part.endpoint}: no listed repository has a replication "
+                                  f"configuration (an edition without replication answers so too: {PRO_NEEDED})")
+        configs: list[ReplicationConfig] = []
+        for repo, result in results.items():
+            configs.extend(parse_result(partial(parse_replication_configs, repo=repo), result))
+        return configs
+
+    @staticmethod
+    async def _statuses(part: Part, by_repo: ByRepo) -> None:
+        try:
+            # A repository gone since its configuration was read answers 404: it is left out.
+            results = await part.get_each(list(by_repo), path=lambda repo: {"repo": repo})
+        except CollectionError as exc:
+            raise _explained(exc, part.endpoint, READ_NEEDED) from None
+        statuses = {repo: parse_result(parse_replication_status, result) for repo, result in results.items()}
+        status_families(by_repo, statuses, part.out)
 
 
-def _status(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value.strip().lower()
+def _explained(error: CollectionError, endpoint: str, needs: str) -> CollectionError:
+    """A 403 says which permission is missing."""
+    if error.outcome is Outcome.FORBIDDEN:
+        return CollectionError(Outcome.FORBIDDEN, f"{endpoint} {needs}: {error.reason}")
+    return error
+
+
+def _checked(result: ApiResult, needs: str) -> ApiResult:
+    """The result of a call whose failure fails the part: a 403 names the permission, a 404 the edition."""
+    if result.outcome is Outcome.FORBIDDEN:
+        raise CollectionError(Outcome.FORBIDDEN, f"{result.endpoint} {needs}: {result.reason}")
+    if result.unsupported:
+        raise CollectionError(Outcome.UNSUPPORTED, f"{result.endpoint}: {result.reason} ({PRO_NEEDED})")
+    return result
+
+
+def _bool(value: bool | None) -> float | None:
+    return None if value is None else 1.0 if value else 0.0
+
+
+def blocked_families(push: bool | None, pull: bool | None, out: Emitter) -> None:
+    out.gauge(BLOCKED, _bool(push), direction="push")
+    out.gauge(BLOCKED, _bool(pull), direction="pull")
+
+
+def config_families(by_repo: ByRepo, out: Emitter) -> None:
+    """How many configurations each repository has; enabled and event-based once per target URL."""
+    out.touch(TARGETS, ENABLED, EVENT_BASED)
+    for repo, configs in by_repo.items():
+        out.gauge(TARGETS, len(configs), repo=repo)
+        seen: set[str] = set()
+        for config in configs:
+            if config.remote_url in seen:
+                continue
+            seen.add(config.remote_url)
+            out.gauge(ENABLED, _bool(config.enabled), repo=repo, remote_url=config.remote_url)
+            out.gauge(EVENT_BASED, _bool(config.event_based), repo=repo, remote_url=config.remote_url)
+
+
+def status_families(by_repo: ByRepo, statuses: dict[str, ReplicationStatus], out: Emitter) -> None:
+    """Each repository's status and its targets'; targets without a URL take it from the configuration."""
+    out.touch(STATUS, LAST_COMPLETED, TARGET_STATUS, TARGET_LAST_COMPLETED)
+    for repo, configs in by_repo.items():
+        status = statuses.get(repo)
+        if status is None:
+            continue
+        out.state(STATUS, status.status, repo=repo)
+        out.gauge(LAST_COMPLETED, status.last_completed, repo=repo)
+        seen: set[tuple[str, str]] = set()
+        for target in status.targets:
+            remote_url = target.remote_url or _url_for_remote_repo(configs, target.remote_repo)
+            if (remote_url, target.remote_repo) in seen:
+                continue
+            seen.add((remote_url, target.remote_repo))
+            labels = {"repo": repo, "remote_url": remote_url, "remote_repo": target.remote_repo}
+            out.state(TARGET_STATUS, target.status, **labels)
+            out.gauge(TARGET_LAST_COMPLETED, target.last_completed, **labels)
+
+
+# -- parsers -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +222,20 @@ class ReplicationStatus:
     status: str | None
     last_completed: float | None
     targets: list[TargetStatus] = field(default_factory=list)
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def _status(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower()
 
 
 def _config_entries(body: object) -> Iterator[dict[str, Any]]:
@@ -156,150 +317,3 @@ def _url_for_remote_repo(configs: list[ReplicationConfig], remote_repo: str) -> 
     """The configured URL that ends in the remote repository's key, if exactly one does."""
     matches = {c.remote_url for c in configs if c.remote_url.rsplit("/", 1)[-1] == remote_repo}
     return matches.pop() if len(matches) == 1 else ""
-
-
-H = {
-    "jfrog_replication_blocked": "1 if the JPD blocks all replications in this direction (push, pull).",
-    "jfrog_replication_enabled": "1 if this replication configuration is enabled (polled in the background).",
-    "jfrog_replication_event_based": "1 if this replication configuration replicates on events, not only on cron.",
-    "jfrog_replication_targets": "Replication configurations of a repository (several for multi-push).",
-    "jfrog_replication_status": "Replication status of a repository, as a state set.",
-    "jfrog_replication_last_completed_timestamp_seconds":
-        "When the repository's replication last completed (absent if it never did).",
-    "jfrog_replication_target_status": "Replication status per target (multi-push), as a state set.",
-    "jfrog_replication_target_last_completed_timestamp_seconds":
-        "When replication to this target last completed (absent if it never did).",
-}
-
-
-def _failure(result: ApiResult, needs: str) -> CollectionError:
-    """The run's error for a failed call; a 403 says which permission is missing."""
-    if result.outcome is Outcome.FORBIDDEN:
-        return CollectionError(Outcome.FORBIDDEN, f"{result.endpoint} {needs}: {result.reason}")
-    return CollectionError(result.outcome, f"{result.endpoint}: {result.reason}")
-
-
-class ReplicationSettings(CollectorSettings):
-    #: query these repositories instead of discovering every configured replication
-    repos: list[str] = Field(default_factory=list)
-
-
-class ReplicationCollector(Collector):
-    name = "replication"
-    default_interval = 120.0
-    description = "replication configurations, status per repository and target, push/pull blocking"
-    settings_model = ReplicationSettings
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._warned: set[str] = set()
-
-    def _warn_once(self, key: str, message: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message, *args)
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        settings = cast(ReplicationSettings, self.settings)
-        system, (configs, missing) = await asyncio.gather(client.get(SYSTEM), self._configs(client, settings.repos))
-        if system.unsupported and not configs:
-            raise CollectionError(Outcome.UNSUPPORTED, f"{SYSTEM}: {system.reason} (replication needs Artifactory Pro)")
-        for repo in missing:
-            self._warn_once(repo, "target=%s: repository %r listed in collectors.replication.repos has no "
-                            "replication configuration", self.target.name, repo)
-        if not (system.ok or system.unsupported):
-            raise _failure(system, ADMIN_NEEDED)
-        push_blocked, pull_blocked = parse_result(parse_system_replications, system) if system.ok else (None, None)
-
-        by_repo: dict[str, list[ReplicationConfig]] = {}
-        for config in configs or []:
-            if self.target.repos.allows(config.repo):
-                by_repo.setdefault(config.repo, []).append(config)
-        repos = sorted(by_repo)
-        results = await run_bounded([partial(client.get, REPO_STATUS, path={"repo": repo}) for repo in repos],
-                                    self.target.max_concurrency)
-        statuses: dict[str, ReplicationStatus] = {}
-        failures: list[tuple[str, ApiResult]] = []
-        for repo, result in zip(repos, results, strict=True):
-            if result.ok:
-                statuses[repo] = parse_result(parse_replication_status, result)
-            elif not result.unsupported:  # 404: the repository went away since discovery
-                failures.append((repo, result))
-        if failures:
-            repo, first = next(((r, f) for r, f in failures if f.outcome is Outcome.FORBIDDEN), failures[0])
-            if first.outcome is Outcome.FORBIDDEN:
-                raise CollectionError(Outcome.FORBIDDEN, f"{first.endpoint} for {repo} requires read permission "
-                                      f"on the repository: {first.reason}")
-            raise CollectionError(first.outcome, f"{len(failures)} of {len(repos)} replication status calls "
-                                  f"failed; first: {first.endpoint} for {repo}: {first.reason}")
-
-        metrics = MetricSet(self.target.name)
-        for name, help_text in H.items():
-            metrics.declare(name, help_text)
-        metrics.gauge("jfrog_replication_blocked", H["jfrog_replication_blocked"], _bool(push_blocked),
-                      direction="push")
-        metrics.gauge("jfrog_replication_blocked", H["jfrog_replication_blocked"], _bool(pull_blocked),
-                      direction="pull")
-        for repo in repos:
-            repo_configs = by_repo[repo]
-            metrics.gauge("jfrog_replication_targets", H["jfrog_replication_targets"], len(repo_configs), repo=repo)
-            seen: set[str] = set()
-            for config in repo_configs:
-                if config.remote_url in seen:
-                    continue
-                seen.add(config.remote_url)
-                labels = {"repo": repo, "remote_url": config.remote_url}
-                metrics.gauge("jfrog_replication_enabled", H["jfrog_replication_enabled"], _bool(config.enabled),
-                              **labels)
-                metrics.gauge("jfrog_replication_event_based", H["jfrog_replication_event_based"],
-                              _bool(config.event_based), **labels)
-            status = statuses.get(repo)
-            if status is None:
-                continue
-            metrics.state_set("jfrog_replication_status", H["jfrog_replication_status"], STATES, status.status,
-                              repo=repo)
-            metrics.gauge("jfrog_replication_last_completed_timestamp_seconds",
-                          H["jfrog_replication_last_completed_timestamp_seconds"], status.last_completed, repo=repo)
-            seen_targets: set[tuple[str, str]] = set()
-            for target in status.targets:
-                remote_url = target.remote_url or _url_for_remote_repo(repo_configs, target.remote_repo)
-                if (remote_url, target.remote_repo) in seen_targets:
-                    continue
-                seen_targets.add((remote_url, target.remote_repo))
-                labels = {"repo": repo, "remote_url": remote_url, "remote_repo": target.remote_repo}
-                metrics.state_set("jfrog_replication_target_status", H["jfrog_replication_target_status"], STATES,
-                                  target.status, **labels)
-                metrics.gauge("jfrog_replication_target_last_completed_timestamp_seconds",
-                              H["jfrog_replication_target_last_completed_timestamp_seconds"],
-                              target.last_completed, **labels)
-        return metrics.families()
-
-    async def _configs(self, client: JfrogClient, explicit: list[str]) -> tuple[list[ReplicationConfig] | None,
-                                                                                 list[str]]:
-        """Every replication configuration to watch (``None``: no replication API), and the listed
-        repositories that have none."""
-        if not explicit:
-            result = await client.get(ALL_CONFIGS)
-            if result.unsupported:
-                return None, []
-            if not result.ok:
-                raise _failure(result, ADMIN_NEEDED)
-            return parse_result(parse_replication_configs, result), []
-        # The target's filters apply before any per-repository call.
-        repos = [repo for repo in dict.fromkeys(explicit) if self.target.repos.allows(repo)]
-        results = await run_bounded([partial(client.get, REPO_CONFIG, path={"repo": repo}) for repo in repos],
-                                    self.target.max_concurrency)
-        configs: list[ReplicationConfig] = []
-        missing: list[str] = []
-        for repo, result in zip(repos, results, strict=True):
-            if result.unsupported:
-                missing.append(repo)
-                continue
-            if not result.ok:
-                raise _failure(result, ADMIN_NEEDED)
-            configs.extend(parse_result(partial(parse_replication_configs, repo=repo), result))
-        return configs, missing
-
-
-def _bool(value: bool | None) -> float | None:
-    return None if value is None else 1.0 if value else 0.0

@@ -9,23 +9,18 @@ soonest to expire) and expiry times do.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from prometheus_client.core import Metric
 from pydantic import Field
 
-from exporter.client import ApiResult, CollectionError, JfrogClient
-from exporter.collectors.base import Collector, CollectorSettings, parse_result
-from exporter.metrics import MetricSet
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations, Emitter
 from exporter.values import is_unavailable, lower_or_empty, parse_count, parse_iso_timestamp
 
 log = logging.getLogger(__name__)
@@ -43,8 +38,135 @@ EXPIRY_BUCKETS = ("expired", "lt_7d", "7d_to_30d", "gt_30d", "never")
 # The Access API documents 201 as its success code even for reads; real servers answer 200.
 _OK = frozenset({200, 201})
 
+F = Declarations("security")
+USERS_COUNT = F.gauge("jfrog_users",
+                      "Users by realm and status (GET /access/api/v2/users, polled in the background).",
+                      "realm", "status")
+USERS_TRUNCATED = F.gauge("jfrog_users_truncated",
+                          "1 when the user or group list had more pages than max_pages allows: "
+                          "jfrog_users and jfrog_groups then count only the pages read.")
+GROUPS_COUNT = F.gauge("jfrog_groups", "Groups (GET /access/api/v2/groups).")
+CERT_EXPIRY = F.gauge("jfrog_certificate_expiry_timestamp_seconds",
+                      "Expiry (validUntil) of an installed TLS certificate as a Unix timestamp; "
+                      "absent when the date cannot be read.", "alias")
+CERT_INFO = F.info("jfrog_certificate_info", "An installed TLS certificate: who it was issued to and by.",
+                   "alias", "issued_to", "issued_by")
+TOKENS_COUNT = F.gauge("jfrog_access_tokens",
+                       "Access tokens by subject kind and expiry: expired, lt_7d, 7d_to_30d, gt_30d or never; "
+                       "the buckets do not overlap.", "subject_kind", "expiry")
+TOKEN_SOONEST = F.gauge("jfrog_access_token_soonest_expiry_timestamp_seconds",
+                        "Next expiry of a subject's tokens, for the subjects whose tokens expire first "
+                        "(bounded by token_subjects).", "subject", "subject_kind")
 
-# -- parsers -----------------------------------------------------------------
+T = TypeVar("T")
+
+
+class SecuritySettings(CollectorSettings):
+    users_page_size: int = Field(1000, ge=1, le=99_999, description="users/groups per page (limit=)")
+    max_pages: int = Field(50, ge=1, le=10_000, description="pages of users or groups read per run at most")
+    token_subjects: int = Field(20, ge=0, le=1000,
+                                description="subjects whose soonest token expiry is reported, soonest first")
+
+
+class SecurityCollector(Collector[SecuritySettings]):
+    name = "security"
+    default_interval = 600.0
+    description = "users, groups, TLS certificates and access tokens"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._warned_dates: set[tuple[str, str]] = set()
+        self._truncation_logged: set[str] = set()
+        #: whether the group count now exported (the last good one) covers only part of the list
+        self._groups_truncated = False
+
+    async def collect(self, run: Run) -> None:
+        await asyncio.gather(
+            self._directory(run),
+            run.part(CERTIFICATES, self._certificates),
+            run.part(TOKENS, self._tokens),
+        )
+
+    async def _directory(self, run: Run) -> None:
+        # jfrog_users_truncated covers both lists and belongs to the users part: groups are read first.
+        await run.part(GROUPS, self._groups)
+        await run.part(USERS, self._users)
+
+    async def _groups(self, part: Part) -> None:
+        pages, truncated = await self._pages(part, parse_groups_page)
+        part.out.gauge(GROUPS_COUNT, sum(pages))
+        self._groups_truncated = truncated
+
+    async def _users(self, part: Part) -> None:
+        pages, truncated = await self._pages(part, parse_users_page)
+        users_families([user for page in pages for user in page], part.out)
+        part.out.gauge(USERS_TRUNCATED, truncated or self._groups_truncated)
+
+    async def _pages(self, part: Part, parser: Callable[[object], tuple[T, str | None]]) -> tuple[list[T], bool]:
+        """Follow the cursor for at most max_pages pages: the pages, and whether max_pages cut the list short."""
+        pages: list[T] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(self.settings.max_pages):
+            params: dict[str, Any] = {"limit": self.settings.users_page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page, cursor = parse_result(parser, await part.get(params=params, accept=_OK))
+            pages.append(page)
+            # A server that hands back a cursor it already gave would loop forever.
+            if cursor is None or cursor in seen:
+                return pages, False
+            seen.add(cursor)
+        if part.endpoint not in self._truncation_logged:
+            self._truncation_logged.add(part.endpoint)
+            log.warning("target=%s: %s has more than %d pages of %d; counting only those (raise max_pages)",
+                        self.target.name, part.endpoint, self.settings.max_pages, self.settings.users_page_size)
+        return pages, True
+
+    async def _certificates(self, part: Part) -> None:
+        certificates = parse_result(parse_certificates, await part.get())
+        for cert in certificates:
+            if cert.expires is None and (cert.alias, cert.valid_until) not in self._warned_dates:
+                self._warned_dates.add((cert.alias, cert.valid_until))
+                log.warning("target=%s: certificate %r: cannot read validUntil %r; no expiry reported",
+                            self.target.name, cert.alias, cert.valid_until)
+        certificate_families(certificates, part.out)
+
+    async def _tokens(self, part: Part) -> None:
+        tokens = parse_result(parse_tokens, await part.get(accept=_OK))
+        token_families(summarise_tokens(tokens, time.time(), self.settings.token_subjects), part.out)
+
+
+def users_families(users: list[User], out: Emitter) -> None:
+    """Users per realm and status; every documented status of a realm that has users, 0 when none."""
+    counts: dict[tuple[str, str], int] = {}
+    for user in users:
+        for status in USER_STATUSES:
+            counts.setdefault((user.realm, status), 0)
+        key = (user.realm, user.status or "unknown")
+        counts[key] = counts.get(key, 0) + 1
+    out.touch(USERS_COUNT)
+    for (realm, status), count in sorted(counts.items()):
+        out.gauge(USERS_COUNT, count, realm=realm, status=status)
+
+
+def certificate_families(certificates: list[Certificate], out: Emitter) -> None:
+    out.touch(CERT_INFO, CERT_EXPIRY)
+    for cert in certificates:
+        out.info(CERT_INFO, alias=cert.alias, issued_to=cert.issued_to, issued_by=cert.issued_by)
+        out.gauge(CERT_EXPIRY, cert.expires, alias=cert.alias)
+
+
+def token_families(summary: TokenSummary, out: Emitter) -> None:
+    out.touch(TOKENS_COUNT, TOKEN_SOONEST)
+    for (kind, bucket), count in summary.counts.items():
+        out.gauge(TOKENS_COUNT, count, subject_kind=kind, expiry=bucket)
+    for subject, kind, expires in summary.soonest:
+        out.gauge(TOKEN_SOONEST, expires, subject=subject, subject_kind=kind)
+
+
+# -- parsers -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -219,187 +341,3 @@ def summarise_tokens(tokens: list[Token], now: float, soonest: int) -> TokenSumm
     ranked = sorted(next_expiry.items(), key=lambda item: (item[1][0], item[0]))[:soonest]
     summary.soonest = [(subject, kind, expires) for subject, (expires, kind) in ranked]
     return summary
-
-
-def jwt_expiry(token: str | None) -> float | None:
-    """The ``exp`` claim of a JWT, decoded locally without verification; None for reference tokens."""
-    if not token:
-        return None
-    parts = token.strip().split(".")
-    if len(parts) != 3:
-        return None
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        return None
-    if not isinstance(claims, dict):
-        return None
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or exp <= 0:
-        return None
-    return float(exp)
-
-
-# -- collector ---------------------------------------------------------------
-
-USERS_HELP = "Users by realm and status (GET /access/api/v2/users, polled in the background)."
-USERS_TRUNCATED_HELP = ("1 when the user or group list had more pages than max_pages allows: "
-                        "jfrog_users and jfrog_groups then count only the pages read.")
-GROUPS_HELP = "Groups (GET /access/api/v2/groups)."
-CERT_EXPIRY_HELP = ("Expiry (validUntil) of an installed TLS certificate as a Unix timestamp; "
-                    "absent when the date cannot be read.")
-CERT_INFO_HELP = "An installed TLS certificate: who it was issued to and by."
-TOKENS_HELP = ("Access tokens by subject kind and expiry: expired, lt_7d, 7d_to_30d, gt_30d or never; "
-               "the buckets do not overlap.")
-TOKEN_SOONEST_HELP = ("Next expiry of a subject's tokens, for the subjects whose tokens expire first "
-                      "(bounded by token_subjects).")
-OWN_TOKEN_HELP = ("Expiry of the access token the exporter itself uses, from its JWT exp claim "
-                  "(decoded locally); absent for reference tokens and basic auth.")
-
-
-class SecuritySettings(CollectorSettings):
-    users_page_size: int = Field(1000, ge=1, le=99_999, description="users/groups per page (limit=)")
-    max_pages: int = Field(50, ge=1, le=10_000, description="pages of users or groups read per run at most")
-    token_subjects: int = Field(20, ge=0, le=1000,
-                                description="subjects whose soonest token expiry is reported, soonest first")
-
-
-T = TypeVar("T")
-
-
-@dataclass
-class _Listing(Generic[T]):
-    """A cursor-paged listing: the last call's result, the pages read, and whether max_pages cut it short."""
-
-    result: ApiResult
-    pages: list[T]
-    truncated: bool = False
-
-
-class SecurityCollector(Collector):
-    name = "security"
-    default_interval = 600.0
-    description = "users, groups, TLS certificates, access tokens and the expiry of the exporter's own token"
-    settings_model = SecuritySettings
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._warned_dates: set[tuple[str, str]] = set()
-        self._truncation_logged: set[str] = set()
-
-    @property
-    def _config(self) -> SecuritySettings:
-        assert isinstance(self.settings, SecuritySettings)
-        return self.settings
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        metrics = MetricSet(self.target.name)
-        # Local and always available: report it even when the JPD refuses everything else.
-        metrics.gauge("jfrog_exporter_token_expiry_timestamp_seconds", OWN_TOKEN_HELP,
-                      jwt_expiry(self.target.auth.token()))
-        users, groups, certificates, tokens = await asyncio.gather(
-            self._paged(client, USERS, parse_users_page),
-            self._paged(client, GROUPS, parse_groups_page),
-            client.get(CERTIFICATES),
-            client.get(TOKENS, accept=_OK),
-        )
-        families = metrics.families()
-        failures: list[CollectionError] = []
-        for listing in (users, groups):
-            if not (listing.result.ok or listing.result.unsupported):
-                failures.append(CollectionError(listing.result.outcome,
-                                                f"{listing.result.endpoint}: {listing.result.reason}"))
-        if users.result.ok or groups.result.ok:
-            part = MetricSet(self.target.name)
-            if users.result.ok:
-                self._add_users(part, users.pages)
-            if groups.result.ok:
-                part.gauge("jfrog_groups", GROUPS_HELP, sum(groups.pages))
-            part.gauge("jfrog_users_truncated", USERS_TRUNCATED_HELP,
-                       1.0 if users.truncated or groups.truncated else 0.0)
-            families += part.families()
-        for result, add in ((certificates, self._add_certificates), (tokens, self._add_tokens)):
-            if result.unsupported:
-                continue
-            # Each part in its own set: one that fails half-way must not blank its previous data.
-            part = MetricSet(self.target.name)
-            try:
-                add(part, result)
-            except CollectionError as exc:
-                failures.append(exc)
-                continue
-            families += part.families()
-        if failures:
-            reasons = "; ".join(f.reason for f in failures)
-            # What did succeed replaces its previous data; the rest of the last snapshot stays.
-            raise CollectionError(failures[0].outcome, reasons, partial=families)
-        return families
-
-    async def _paged(self, client: JfrogClient, endpoint: str,
-                     parser: Callable[[object], tuple[T, str | None]]) -> _Listing[T]:
-        """Follow the cursor for at most max_pages pages."""
-        pages: list[T] = []
-        cursor: str | None = None
-        seen: set[str] = set()
-        ok: ApiResult | None = None
-        for _ in range(self._config.max_pages):
-            params: dict[str, Any] = {"limit": self._config.users_page_size}
-            if cursor:
-                params["cursor"] = cursor
-            result = await client.get(endpoint, params=params, accept=_OK)
-            if not result.ok:
-                return _Listing(result, [])
-            try:
-                page, cursor = parse_result(parser, result)
-            except CollectionError as exc:
-                return _Listing(ApiResult(endpoint, exc.outcome, result.status, None,
-                                          exc.reason.removeprefix(f"{endpoint}: ")), [])
-            pages.append(page)
-            ok = result
-            # A server that hands back a cursor it already gave would loop forever.
-            if cursor is None or cursor in seen:
-                return _Listing(result, pages)
-            seen.add(cursor)
-        assert ok is not None
-        if endpoint not in self._truncation_logged:
-            self._truncation_logged.add(endpoint)
-            log.warning("target=%s: %s has more than %d pages of %d; counting only those (raise max_pages)",
-                        self.target.name, endpoint, self._config.max_pages, self._config.users_page_size)
-        return _Listing(ok, pages, truncated=True)
-
-    def _add_users(self, metrics: MetricSet, pages: list[list[User]]) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        for page in pages:
-            for user in page:
-                for status in USER_STATUSES:
-                    counts.setdefault((user.realm, status), 0)
-                counts[(user.realm, user.status)] = counts.get((user.realm, user.status), 0) + 1
-        metrics.declare("jfrog_users", USERS_HELP)
-        for (realm, status), count in sorted(counts.items()):
-            metrics.gauge("jfrog_users", USERS_HELP, count, realm=realm, status=status or "unknown")
-
-    def _add_certificates(self, metrics: MetricSet, result: ApiResult) -> None:
-        metrics.declare("jfrog_certificate_info", CERT_INFO_HELP)
-        metrics.declare("jfrog_certificate_expiry_timestamp_seconds", CERT_EXPIRY_HELP)
-        for cert in parse_result(parse_certificates, result):
-            metrics.info("jfrog_certificate_info", CERT_INFO_HELP, alias=cert.alias, issued_to=cert.issued_to,
-                         issued_by=cert.issued_by)
-            if cert.expires is None and (cert.alias, cert.valid_until) not in self._warned_dates:
-                self._warned_dates.add((cert.alias, cert.valid_until))
-                log.warning("target=%s: certificate %r: cannot read validUntil %r; no expiry reported",
-                            self.target.name, cert.alias, cert.valid_until)
-            metrics.gauge("jfrog_certificate_expiry_timestamp_seconds", CERT_EXPIRY_HELP, cert.expires,
-                          alias=cert.alias)
-
-    def _add_tokens(self, metrics: MetricSet, result: ApiResult) -> None:
-        tokens = parse_result(parse_tokens, result)
-        summary = summarise_tokens(tokens, time.time(), self._config.token_subjects)
-        metrics.declare("jfrog_access_tokens", TOKENS_HELP)
-        for (kind, bucket), count in summary.counts.items():
-            metrics.gauge("jfrog_access_tokens", TOKENS_HELP, count, subject_kind=kind, expiry=bucket)
-        metrics.declare("jfrog_access_token_soonest_expiry_timestamp_seconds", TOKEN_SOONEST_HELP)
-        for subject, kind, expires in summary.soonest:
-            metrics.gauge("jfrog_access_token_soonest_expiry_timestamp_seconds", TOKEN_SOONEST_HELP, expires,
-                          subject=subject, subject_kind=kind)
-

@@ -7,16 +7,72 @@ win when present. Cloud omits the filestore sizes: those give no series.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prometheus_client.core import Metric
-
-from exporter.client import JfrogClient
-from exporter.collectors.base import Collector, parse_result
-from exporter.metrics import MetricSet
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.families import Declarations, Emitter
 from exporter.values import lower_or_empty, parse_count, parse_percent_ratio, parse_size, safe_url
 
 STORAGEINFO = "/artifactory/api/storageinfo"
+
+F = Declarations("storage")
+BINARIES = F.gauge("jfrog_storage_binaries", "Number of binaries in the filestore (deduplicated).")
+BINARIES_SIZE = F.gauge("jfrog_storage_binaries_size_bytes", "Size of the binaries in the filestore.")
+ARTIFACTS = F.gauge("jfrog_storage_artifacts", "Number of artifacts (files in repositories).")
+ARTIFACTS_SIZE = F.gauge("jfrog_storage_artifacts_size_bytes", "Size of all artifacts before deduplication.")
+ITEMS = F.gauge("jfrog_storage_items", "Number of items (files and folders).")
+OPTIMIZATION = F.gauge("jfrog_storage_optimization_ratio",
+                       "Binaries size over artifacts size, as reported by the JPD (0..1).")
+_STORE = ("storage_type", "storage_dir")
+FILESTORE_SIZE = F.gauge("jfrog_storage_filestore_size_bytes", "Total space of the filestore.", *_STORE)
+FILESTORE_USED = F.gauge("jfrog_storage_filestore_used_bytes", "Used space of the filestore.", *_STORE)
+FILESTORE_FREE = F.gauge("jfrog_storage_filestore_free_bytes", "Free space of the filestore.", *_STORE)
+_REPO = ("repo", "repo_type", "package_type")
+REPO_USED = F.gauge("jfrog_storage_repo_used_bytes", "Space used by a repository.", *_REPO)
+REPO_FILES = F.gauge("jfrog_storage_repo_files", "Files in a repository.", *_REPO)
+REPO_FOLDERS = F.gauge("jfrog_storage_repo_folders", "Folders in a repository.", *_REPO)
+REPO_ITEMS = F.gauge("jfrog_storage_repo_items", "Items (files and folders) in a repository.", *_REPO)
+
+
+class StorageCollector(Collector[CollectorSettings]):
+    name = "storage"
+    default_interval = 300.0
+    description = "binaries, filestore and per-repository storage summary"
+
+    async def collect(self, run: Run) -> None:
+        await run.part(STORAGEINFO, self._storage)
+
+    async def _storage(self, part: Part) -> None:
+        info = parse_result(parse_storage_info, await part.get())
+        storage_families(info, part.out, self.target.repos.allows)
+
+
+def storage_families(info: StorageInfo, out: Emitter, allows: Callable[[str], bool] = lambda _: True) -> None:
+    """Emit the storage families; ``allows`` is the target's repository filter."""
+    out.touch(FILESTORE_SIZE, FILESTORE_USED, FILESTORE_FREE, REPO_USED, REPO_FILES, REPO_FOLDERS, REPO_ITEMS)
+    out.gauge(BINARIES, info.binaries)
+    out.gauge(BINARIES_SIZE, info.binaries_size_bytes)
+    out.gauge(ARTIFACTS, info.artifacts)
+    out.gauge(ARTIFACTS_SIZE, info.artifacts_size_bytes)
+    out.gauge(ITEMS, info.items)
+    out.gauge(OPTIMIZATION, info.optimization_ratio)
+    for store in info.filestores:
+        labels = {"storage_type": store.storage_type, "storage_dir": store.storage_dir}
+        out.gauge(FILESTORE_SIZE, store.size_bytes, **labels)
+        out.gauge(FILESTORE_USED, store.used_bytes, **labels)
+        out.gauge(FILESTORE_FREE, store.free_bytes, **labels)
+    for repo in info.repos:
+        if not allows(repo.repo):
+            continue
+        labels = {"repo": repo.repo, "repo_type": repo.repo_type, "package_type": repo.package_type}
+        out.gauge(REPO_USED, repo.used_bytes, **labels)
+        out.gauge(REPO_FILES, repo.files, **labels)
+        out.gauge(REPO_FOLDERS, repo.folders, **labels)
+        out.gauge(REPO_ITEMS, repo.items, **labels)
+
+
+# -- parsers -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,65 +159,3 @@ def parse_storage_info(body: object) -> StorageInfo:
             )
         )
     return info
-
-
-H = {
-    "jfrog_storage_binaries": "Number of binaries in the filestore (deduplicated).",
-    "jfrog_storage_binaries_size_bytes": "Size of the binaries in the filestore.",
-    "jfrog_storage_artifacts": "Number of artifacts (files in repositories).",
-    "jfrog_storage_artifacts_size_bytes": "Size of all artifacts before deduplication.",
-    "jfrog_storage_items": "Number of items (files and folders).",
-    "jfrog_storage_optimization_ratio": "Binaries size over artifacts size, as reported by the JPD (0..1).",
-    "jfrog_storage_filestore_size_bytes": "Total space of the filestore.",
-    "jfrog_storage_filestore_used_bytes": "Used space of the filestore.",
-    "jfrog_storage_filestore_free_bytes": "Free space of the filestore.",
-    "jfrog_storage_repo_used_bytes": "Space used by a repository.",
-    "jfrog_storage_repo_files": "Files in a repository.",
-    "jfrog_storage_repo_folders": "Folders in a repository.",
-    "jfrog_storage_repo_items": "Items (files and folders) in a repository.",
-}
-
-
-def storage_families(info: StorageInfo, metrics: MetricSet, allow_repo: object = None) -> None:
-    """Add the storage families; ``allow_repo`` is the target's repository filter."""
-    for name, documentation in H.items():
-        metrics.declare(name, documentation)
-    metrics.gauge("jfrog_storage_binaries", H["jfrog_storage_binaries"], info.binaries)
-    metrics.gauge("jfrog_storage_binaries_size_bytes", H["jfrog_storage_binaries_size_bytes"],
-                  info.binaries_size_bytes)
-    metrics.gauge("jfrog_storage_artifacts", H["jfrog_storage_artifacts"], info.artifacts)
-    metrics.gauge("jfrog_storage_artifacts_size_bytes", H["jfrog_storage_artifacts_size_bytes"],
-                  info.artifacts_size_bytes)
-    metrics.gauge("jfrog_storage_items", H["jfrog_storage_items"], info.items)
-    metrics.gauge("jfrog_storage_optimization_ratio", H["jfrog_storage_optimization_ratio"],
-                  info.optimization_ratio)
-    for store in info.filestores:
-        labels = {"storage_type": store.storage_type, "storage_dir": store.storage_dir}
-        metrics.gauge("jfrog_storage_filestore_size_bytes", H["jfrog_storage_filestore_size_bytes"],
-                      store.size_bytes, **labels)
-        metrics.gauge("jfrog_storage_filestore_used_bytes", H["jfrog_storage_filestore_used_bytes"],
-                      store.used_bytes, **labels)
-        metrics.gauge("jfrog_storage_filestore_free_bytes", H["jfrog_storage_filestore_free_bytes"],
-                      store.free_bytes, **labels)
-    allows = getattr(allow_repo, "allows", None)
-    for repo in info.repos:
-        if allows is not None and not allows(repo.repo):
-            continue
-        labels = {"repo": repo.repo, "repo_type": repo.repo_type, "package_type": repo.package_type}
-        metrics.gauge("jfrog_storage_repo_used_bytes", H["jfrog_storage_repo_used_bytes"], repo.used_bytes, **labels)
-        metrics.gauge("jfrog_storage_repo_files", H["jfrog_storage_repo_files"], repo.files, **labels)
-        metrics.gauge("jfrog_storage_repo_folders", H["jfrog_storage_repo_folders"], repo.folders, **labels)
-        metrics.gauge("jfrog_storage_repo_items", H["jfrog_storage_repo_items"], repo.items, **labels)
-
-
-class StorageCollector(Collector):
-    name = "storage"
-    default_interval = 300.0
-    description = "binaries, filestore and per-repository storage summary"
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        result = await client.get(STORAGEINFO)
-        info = parse_result(parse_storage_info, result)
-        metrics = MetricSet(self.target.name)
-        storage_families(info, metrics, self.target.repos)
-        return metrics.families()

@@ -24,14 +24,16 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
-from prometheus_client.core import Metric
 from pydantic import Field
 
-from exporter.client import ApiResult, CollectionError, JfrogClient, Outcome, one_line
-from exporter.collectors.base import Collector, CollectorSettings, Duration, parse_result
-from exporter.metrics import DURATION_BUCKETS, Histogram, MetricSet
+from exporter.client import ApiResult, one_line
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result, run_bounded
+from exporter.families import DURATION_BUCKETS, Declarations, Emitter, Histogram
+from exporter.outcomes import CollectionError, Outcome, combine
+from exporter.validation import Duration
 from exporter.values import parse_count
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,26 @@ _ID_FIELDS = ("id", "historyEntryId", "executionId", "entryId", "traceId")
 #: ids remembered per worker at most, whatever the history looks like
 MAX_SEEN = 10_000
 
+F = Declarations("workers")
+ENABLED = F.gauge("jfrog_worker_enabled", "1 if the worker is enabled (action: the event it is hooked on).",
+                  "worker", "action")
+EXECUTIONS = F.counter("jfrog_worker_executions", "Worker executions by status, each history entry counted once "
+                                                  "(from the first poll on; older entries are not counted).",
+                       "worker", "status")
+EXECUTION_DURATION = F.histogram("jfrog_worker_execution_duration_seconds",
+                                 "Duration of the worker executions counted in jfrog_worker_executions_total.",
+                                 "worker")
+LAST_EXECUTION = F.gauge("jfrog_worker_last_execution_timestamp_seconds",
+                         "Start of the worker's newest execution in its history.", "worker")
+LIMIT_USAGE = F.gauge("jfrog_worker_limit_usage_ratio",
+                      "The newest execution's use of its limit (resource: cpu, memory, duration), "
+                      "where the JPD reports limits.", "worker", "resource")
+PROBE_SUCCESS = F.gauge("jfrog_worker_probe_success",
+                        "1 if the synthetic probe execution of the GENERIC_EVENT worker returned STATUS_SUCCESS.",
+                        "worker")
+PROBE_DURATION = F.gauge("jfrog_worker_probe_duration_seconds",
+                         "How long the synthetic probe execution took, as seen by the exporter.", "worker")
+
 
 class WorkersSettings(CollectorSettings):
     #: key of a GENERIC_EVENT worker to execute each run as a synthetic probe
@@ -62,16 +84,213 @@ class WorkersSettings(CollectorSettings):
     history_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
 
 
-# -- parsing -------------------------------------------------------------------------------------
+class WorkersCollector(Collector[WorkersSettings]):
+    name = "workers"
+    default_interval = 120.0
+    description = "JFrog Workers: enabled, executions from the history, limits, optional synthetic probe"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.histories: dict[str, WorkerHistory] = {}
+        self._probe_ok: bool | None = None
+
+    async def collect(self, run: Run) -> None:
+        # The probe first: its own execution then shows in this run's history.
+        if self.settings.probe_worker:
+            await run.part(EXECUTE, self._probe, self.settings.probe_worker)
+        workers = await run.part(WORKERS, self._workers)
+        if workers is None:
+            run.skip(HISTORY, needs=WORKERS)
+        else:
+            await run.part(HISTORY, self._histories, workers)
+
+    @staticmethod
+    async def _workers(part: Part) -> list[Worker]:
+        workers = parse_result(parse_workers, await part.get())
+        worker_families(workers, part.out)
+        return workers
+
+    async def _histories(self, part: Part, workers: list[Worker]) -> None:
+        keys = [w.key for w in workers]
+        for gone in set(self.histories) - set(keys):
+            del self.histories[gone]
+        jobs = [partial(self._history, part, key) for key in keys]
+        # history_concurrency, not the target's max_concurrency: hundreds of workers must not hold every
+        # connection the other collectors of this JPD share (the client's limit still applies on top).
+        failures = [f for f in await run_bounded(jobs, self.settings.history_concurrency) if f is not None]
+        # Counters live in the exporter: those of a worker whose history failed are still true, only not
+        # advanced, and the other workers are current.
+        history_families(workers, self.histories, part.out)
+        part.current_on_failure = True
+        error = combine(failures, len(keys))
+        if error is not None:
+            raise error
+
+    async def _history(self, part: Part, key: str) -> tuple[str, Outcome, str] | None:
+        """Count one worker's new entries; the failure, if its history could not be read."""
+        result = await part.get(params={"workerKey": key})
+        if result.unsupported:
+            # Deleted since the list was read, or no history kept for it.
+            return None
+        try:
+            executions = parse_result(parse_history, result)
+        except CollectionError as exc:
+            return f"worker {key}", exc.outcome, exc.reason
+        state = self.histories.setdefault(key, WorkerHistory())
+        counted_before = len(state.seen)
+        new = state.observe(executions)
+        if new and len(new) == len(executions) >= 2 and counted_before and not state.window_overflow_warned:
+            state.window_overflow_warned = True
+            log.warning("target=%s worker=%s: every entry of the execution history was new; runs between two "
+                        "polls may have been missed (collect workers more often)", self.target.name, key)
+        return None
+
+    async def _probe(self, part: Part, key: str) -> None:
+        # A failing probe is a measurement, not a failed part.
+        probe_families(await self._execute(part, key), part.out)
+
+    async def _execute(self, part: Part, key: str) -> ProbeResult:
+        payload = {"source": "jfrog-exporter", "target": self.target.name, "sentAtMillis": int(time.time() * 1000)}
+        timeout = self.settings.probe_timeout
+        started = time.perf_counter()
+        reason = ""
+        try:
+            result: ApiResult = await asyncio.wait_for(
+                part.client.request("POST", EXECUTE, path={"worker": key}, json_body=payload), timeout=timeout)
+            success = result.ok and parse_execute(result.body)
+            if not result.ok:
+                reason = result.reason
+            elif not success:
+                status = result.body.get("executionStatus") if isinstance(result.body, dict) else None
+                reason = f"executionStatus {status!r}"
+        except TimeoutError:
+            success, reason = False, f"no answer within {timeout:g}s"
+        duration = time.perf_counter() - started
+        if success != self._probe_ok:
+            if success:
+                log.info("target=%s: probe worker %s succeeds", self.target.name, key)
+            else:
+                log.warning("target=%s: probe worker %s does not succeed: %s", self.target.name, key,
+                            one_line(reason))
+            self._probe_ok = success
+        return ProbeResult(key, success, duration, reason)
+
+
+def worker_families(workers: list[Worker], out: Emitter) -> None:
+    out.touch(ENABLED)
+    for worker in workers:
+        out.gauge(ENABLED, worker.enabled, worker=worker.key, action=worker.action)
+
+
+def history_families(workers: list[Worker], histories: dict[str, WorkerHistory], out: Emitter) -> None:
+    """What the exporter counted for each listed worker; nothing for a worker not read yet."""
+    out.touch(EXECUTIONS, EXECUTION_DURATION, LAST_EXECUTION, LIMIT_USAGE)
+    for worker in workers:
+        state = histories.get(worker.key)
+        if state is None or not state.initialised:
+            continue
+        for status, count in sorted(state.counts.items()):
+            out.counter(EXECUTIONS, count, worker=worker.key, status=status)
+        hist = state.durations
+        out.histogram(EXECUTION_DURATION, hist.buckets, hist.cumulative(), hist.total, worker=worker.key)
+        out.gauge(LAST_EXECUTION, state.last_execution, worker=worker.key)
+        for resource in RESOURCES:
+            if resource in state.usage:
+                out.gauge(LIMIT_USAGE, state.usage[resource], worker=worker.key, resource=resource)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    worker: str
+    success: bool
+    duration: float
+    reason: str = ""
+
+
+def probe_families(probe: ProbeResult, out: Emitter) -> None:
+    out.gauge(PROBE_SUCCESS, probe.success, worker=probe.worker)
+    out.gauge(PROBE_DURATION, probe.duration, worker=probe.worker)
+
+
+# -- counting ------------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerHistory:
+    """What the exporter remembers of one worker's history between polls."""
+
+    #: entries ending before this (epoch seconds) are never counted; None: nothing seen yet
+    floor: float | None = None
+    initialised: bool = False
+    #: ids handled (counted, or present at first sight), with their order time
+    seen: dict[str, float | None] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASE_STATUSES, 0))
+    durations: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+    last_execution: float | None = None
+    usage: dict[str, float] = field(default_factory=dict)
+    usage_time: float | None = None
+    window_overflow_warned: bool = False
+
+    def observe(self, executions: Iterable[Execution]) -> list[Execution]:
+        """Take one poll's window; returns the entries counted now."""
+        runs = [e for e in executions if not e.test_run]
+        self._track_last(runs)
+        if not self.initialised:
+            # First sight (or a restarted exporter): the backlog is history, not news.
+            self.initialised = True
+            orders = [e.order for e in runs if e.order is not None]
+            self.floor = max(orders) if orders else None
+            for e in runs:
+                self.seen[e.id] = e.order
+            self._prune(runs)
+            return []
+        new = [e for e in runs if e.id not in self.seen and
+               (self.floor is None or e.order is None or e.order >= self.floor)]
+        for e in new:
+            self.seen[e.id] = e.order
+            self.counts[e.status] = self.counts.get(e.status, 0) + 1
+            if e.duration is not None:
+                self.durations.observe(e.duration)
+        self._prune(runs)
+        return new
+
+    def _track_last(self, runs: list[Execution]) -> None:
+        timed = [e for e in runs if e.order is not None]
+        if not timed:
+            return
+        newest = max(timed, key=lambda e: e.order or 0.0)
+        when = newest.started if newest.started is not None else newest.order
+        if when is not None and (self.last_execution is None or when > self.last_execution):
+            self.last_execution = when
+        with_usage = [e for e in timed if e.usage]
+        if with_usage:
+            latest = max(with_usage, key=lambda e: e.order or 0.0)
+            if self.usage_time is None or (latest.order or 0.0) >= self.usage_time:
+                self.usage, self.usage_time = dict(latest.usage), latest.order
+
+    def _prune(self, runs: list[Execution]) -> None:
+        """Raise the floor to the oldest entry of the window and forget ids below it."""
+        orders = [e.order for e in runs if e.order is not None]
+        if orders:
+            oldest = min(orders)
+            if self.floor is None or oldest > self.floor:
+                self.floor = oldest
+        if self.floor is not None:
+            floor = self.floor
+            self.seen = {k: v for k, v in self.seen.items() if v is None or v >= floor}
+        while len(self.seen) > MAX_SEEN:
+            # Entries without any time cannot be pruned by the floor; drop the oldest remembered.
+            self.seen.pop(next(iter(self.seen)))
+
+
+# -- parsers -----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Worker:
     key: str
     enabled: bool
     action: str
-
-
-def _pick(entry: dict[str, Any], camel: str, snake: str) -> Any:
-    return entry[camel] if camel in entry else entry.get(snake)
 
 
 def _action(value: object) -> str:
@@ -201,221 +420,3 @@ def parse_history(body: object) -> list[Execution]:
 def parse_execute(body: object) -> bool:
     """The execute answer (workers-execute.txt): success when executionStatus is STATUS_SUCCESS."""
     return isinstance(body, dict) and body.get("executionStatus") == "STATUS_SUCCESS"
-
-
-# -- counting ------------------------------------------------------------------------------------
-@dataclass
-class WorkerHistory:
-    """What the exporter remembers of one worker's history between polls."""
-
-    #: entries ending before this (epoch seconds) are never counted; None: nothing seen yet
-    floor: float | None = None
-    initialised: bool = False
-    #: ids handled (counted, or present at first sight), with their order time
-    seen: dict[str, float | None] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BASE_STATUSES, 0))
-    durations: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
-    last_execution: float | None = None
-    usage: dict[str, float] = field(default_factory=dict)
-    usage_time: float | None = None
-    window_overflow_warned: bool = False
-
-    def observe(self, executions: Iterable[Execution]) -> list[Execution]:
-        """Take one poll's window; returns the entries counted now."""
-        runs = [e for e in executions if not e.test_run]
-        self._track_last(runs)
-        if not self.initialised:
-            # First sight (or a restarted exporter): the backlog is history, not news.
-            self.initialised = True
-            orders = [e.order for e in runs if e.order is not None]
-            self.floor = max(orders) if orders else None
-            for e in runs:
-                self.seen[e.id] = e.order
-            self._prune(runs)
-            return []
-        new = [e for e in runs if e.id not in self.seen and
-               (self.floor is None or e.order is None or e.order >= self.floor)]
-        for e in new:
-            self.seen[e.id] = e.order
-            self.counts[e.status] = self.counts.get(e.status, 0) + 1
-            if e.duration is not None:
-                self.durations.observe(e.duration)
-        self._prune(runs)
-        return new
-
-    def _track_last(self, runs: list[Execution]) -> None:
-        timed = [e for e in runs if e.order is not None]
-        if not timed:
-            return
-        newest = max(timed, key=lambda e: e.order or 0.0)
-        when = newest.started if newest.started is not None else newest.order
-        if when is not None and (self.last_execution is None or when > self.last_execution):
-            self.last_execution = when
-        with_usage = [e for e in timed if e.usage]
-        if with_usage:
-            latest = max(with_usage, key=lambda e: e.order or 0.0)
-            if self.usage_time is None or (latest.order or 0.0) >= self.usage_time:
-                self.usage, self.usage_time = dict(latest.usage), latest.order
-
-    def _prune(self, runs: list[Execution]) -> None:
-        """Raise the floor to the oldest entry of the window and forget ids below it."""
-        orders = [e.order for e in runs if e.order is not None]
-        if orders:
-            oldest = min(orders)
-            if self.floor is None or oldest > self.floor:
-                self.floor = oldest
-        if self.floor is not None:
-            floor = self.floor
-            self.seen = {k: v for k, v in self.seen.items() if v is None or v >= floor}
-        while len(self.seen) > MAX_SEEN:
-            # Entries without any time cannot be pruned by the floor; drop the oldest remembered.
-            self.seen.pop(next(iter(self.seen)))
-
-
-# -- families ------------------------------------------------------------------------------------
-H = {
-    "jfrog_worker_enabled": "1 if the worker is enabled (action: the event it is hooked on).",
-    "jfrog_worker_executions": "Worker executions by status, each history entry counted once "
-                               "(from the first poll on; older entries are not counted).",
-    "jfrog_worker_execution_duration_seconds": "Duration of the worker executions counted in "
-                                               "jfrog_worker_executions_total.",
-    "jfrog_worker_last_execution_timestamp_seconds": "Start of the worker's newest execution in its history.",
-    "jfrog_worker_limit_usage_ratio": "The newest execution's use of its limit (resource: cpu, memory, duration), "
-                                      "where the JPD reports limits.",
-    "jfrog_worker_probe_success": "1 if the synthetic probe execution of the GENERIC_EVENT worker returned "
-                                  "STATUS_SUCCESS.",
-    "jfrog_worker_probe_duration_seconds": "How long the synthetic probe execution took, as seen by the exporter.",
-}
-WORKER_FAMILIES = [
-    ("jfrog_worker_enabled", "gauge"),
-    ("jfrog_worker_executions", "counter"),
-    ("jfrog_worker_execution_duration_seconds", "histogram"),
-    ("jfrog_worker_last_execution_timestamp_seconds", "gauge"),
-    ("jfrog_worker_limit_usage_ratio", "gauge"),
-]
-
-
-def worker_families(workers: list[Worker], histories: dict[str, WorkerHistory], metrics: MetricSet) -> None:
-    for name, typ in WORKER_FAMILIES:
-        metrics.declare(name, H[name], typ)
-    for worker in workers:
-        labels = {"worker": worker.key}
-        metrics.gauge("jfrog_worker_enabled", H["jfrog_worker_enabled"], 1.0 if worker.enabled else 0.0,
-                      action=worker.action, **labels)
-        state = histories.get(worker.key)
-        if state is None or not state.initialised:
-            continue
-        for status, count in sorted(state.counts.items()):
-            metrics.counter("jfrog_worker_executions", H["jfrog_worker_executions"], count, status=status, **labels)
-        hist = state.durations
-        metrics.histogram("jfrog_worker_execution_duration_seconds", H["jfrog_worker_execution_duration_seconds"],
-                          hist.buckets, hist.cumulative(), hist.total, **labels)
-        metrics.gauge("jfrog_worker_last_execution_timestamp_seconds",
-                      H["jfrog_worker_last_execution_timestamp_seconds"], state.last_execution, **labels)
-        for resource in RESOURCES:
-            if resource in state.usage:
-                metrics.gauge("jfrog_worker_limit_usage_ratio", H["jfrog_worker_limit_usage_ratio"],
-                              state.usage[resource], resource=resource, **labels)
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    worker: str
-    success: bool
-    duration: float
-    reason: str = ""
-
-
-def probe_families(probe: ProbeResult, metrics: MetricSet) -> None:
-    metrics.gauge("jfrog_worker_probe_success", H["jfrog_worker_probe_success"], 1.0 if probe.success else 0.0,
-                  worker=probe.worker)
-    metrics.gauge("jfrog_worker_probe_duration_seconds", H["jfrog_worker_probe_duration_seconds"], probe.duration,
-                  worker=probe.worker)
-
-
-# -- collector -----------------------------------------------------------------------------------
-class WorkersCollector(Collector):
-    name = "workers"
-    default_interval = 120.0
-    description = "JFrog Workers: enabled, executions from the history, limits, optional synthetic probe"
-    settings_model = WorkersSettings
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.histories: dict[str, WorkerHistory] = {}
-        self._probe_ok: bool | None = None
-
-    @property
-    def _settings(self) -> WorkersSettings:
-        settings = self.settings
-        return settings if isinstance(settings, WorkersSettings) else WorkersSettings()
-
-    async def collect(self, client: JfrogClient) -> list[Metric]:
-        metrics = MetricSet(self.target.name)
-        # The probe first: its own execution then shows in this run's history.
-        if self._settings.probe_worker:
-            probe_families(await self._probe(client, self._settings.probe_worker), metrics)
-        listing = await client.get(WORKERS)
-        if listing.unsupported:
-            raise CollectionError(Outcome.UNSUPPORTED, f"{WORKERS}: {listing.reason}")
-        if not listing.ok:
-            raise CollectionError(listing.outcome, f"{WORKERS}: {listing.reason}", partial=metrics.families() or None)
-        workers = parse_result(parse_workers, listing)
-        keys = {w.key for w in workers}
-        for gone in set(self.histories) - keys:
-            del self.histories[gone]
-        limit = asyncio.Semaphore(self._settings.history_concurrency)
-        failures = [f for f in await asyncio.gather(*(self._history(client, w.key, limit) for w in workers)) if f]
-        worker_families(workers, self.histories, metrics)
-        if failures:
-            # The others are current; the failed ones keep what they had. Report the run as failed.
-            first = failures[0]
-            more = f" (and {len(failures) - 1} more workers)" if len(failures) > 1 else ""
-            raise CollectionError(first.outcome, first.reason + more, partial=metrics.families())
-        return metrics.families()
-
-    async def _history(self, client: JfrogClient, key: str, limit: asyncio.Semaphore) -> CollectionError | None:
-        async with limit:
-            result = await client.get(HISTORY, params={"workerKey": key})
-        if result.unsupported:
-            # Deleted since the list was read, or no history kept for it.
-            return None
-        try:
-            executions = parse_result(parse_history, result)
-        except CollectionError as exc:
-            return CollectionError(exc.outcome, f"worker {key}: {exc.reason}")
-        state = self.histories.setdefault(key, WorkerHistory())
-        counted_before = len(state.seen)
-        new = state.observe(executions)
-        if new and len(new) == len(executions) >= 2 and counted_before and not state.window_overflow_warned:
-            state.window_overflow_warned = True
-            log.warning("target=%s worker=%s: every entry of the execution history was new; runs between two "
-                        "polls may have been missed (collect workers more often)", self.target.name, key)
-        return None
-
-    async def _probe(self, client: JfrogClient, key: str) -> ProbeResult:
-        payload = {"source": "jfrog-exporter", "target": self.target.name, "sentAtMillis": int(time.time() * 1000)}
-        started = time.perf_counter()
-        reason = ""
-        try:
-            result: ApiResult = await asyncio.wait_for(
-                client.request("POST", EXECUTE, path={"worker": key}, json_body=payload),
-                timeout=self._settings.probe_timeout,
-            )
-            success = result.ok and parse_execute(result.body)
-            if not result.ok:
-                reason = result.reason
-            elif not success:
-                status = result.body.get("executionStatus") if isinstance(result.body, dict) else None
-                reason = f"executionStatus {status!r}"
-        except TimeoutError:
-            success, reason = False, f"no answer within {self._settings.probe_timeout:g}s"
-        duration = time.perf_counter() - started
-        if success != self._probe_ok:
-            if success:
-                log.info("target=%s: probe worker %s succeeds", self.target.name, key)
-            else:
-                log.warning("target=%s: probe worker %s does not succeed: %s", self.target.name, key,
-                            one_line(reason))
-            self._probe_ok = success
-        return ProbeResult(key, success, duration, reason)

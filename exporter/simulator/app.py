@@ -23,14 +23,14 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     if not getattr(route_handler, "public", False):
         role = state.credentials.role(request.headers.get("Authorization", ""))
         if role is None:
-            response = jfrog_error(401, "Bad credentials")
-            response.headers["WWW-Authenticate"] = 'Basic realm="Artifactory Realm"'
-            return response
+            refusal = jfrog_error(401, "Bad credentials")
+            refusal.headers["WWW-Authenticate"] = 'Basic realm="Artifactory Realm"'
+            return refusal
         if role != "admin" and getattr(route_handler, "admin_only", False):
             return jfrog_error(403, "You are not permitted to perform this action: admin privileges required")
     fault = faults.take(state.faults, request.path) if state.faults else None
     try:
-        response = await (faults.apply(fault, request, handler) if fault else handler(request))
+        response: web.StreamResponse = await (faults.apply(fault, request, handler) if fault else handler(request))
     except web.HTTPNotFound:
         response = jfrog_error(404, "File not found.")
     except web.HTTPMethodNotAllowed:
@@ -87,6 +87,6 @@ async def start(state: SimState, host: str = "127.0.0.1", port: int = 0) -> tupl
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    bound = server.sockets[0].getsockname()[1] if server and server.sockets else port  # type: ignore[union-attr]
+    addresses = runner.addresses
+    bound = int(addresses[0][1]) if addresses else port
     return runner, bound

@@ -88,43 +88,49 @@ def take(faults: list[Fault], path: str) -> Fault | None:
     return None
 
 
+#: faults that answer at once, without the real handler
+_CANNED: dict[str, Callable[[], web.Response]] = {
+    "error_500": lambda: web.json_response({"errors": [{"status": 500, "message": "Internal Server Error"}]},
+                                           status=500),
+    "html_502": lambda: web.Response(status=502, text=HTML_502, content_type="text/html"),
+    "unavailable_503": lambda: web.Response(status=503, text="Service Unavailable", headers={"Retry-After": "1"}),
+    "throttled_429": lambda: web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"}),
+    "wrong_type": lambda: web.json_response("unexpected"),
+    "plain_text": lambda: web.Response(text="This feature is not available on this instance",
+                                       content_type="text/plain"),
+    "empty": lambda: web.Response(body=b"", content_type="application/json"),
+}
+
+
 async def apply(fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
-    kind = fault.kind
-    if kind == "error_500":
-        return web.json_response({"errors": [{"status": 500, "message": "Internal Server Error"}]}, status=500)
-    if kind == "html_502":
-        return web.Response(status=502, text=HTML_502, content_type="text/html")
-    if kind == "unavailable_503":
-        return web.Response(status=503, text="Service Unavailable", headers={"Retry-After": "1"})
-    if kind == "throttled_429":
-        return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "1"})
-    if kind == "timeout":
+    canned = _CANNED.get(fault.kind)
+    if canned is not None:
+        return canned()
+    if fault.kind == "timeout":
         await asyncio.sleep(fault.seconds)
         return await handler(request)
-    if kind == "reset":
+    if fault.kind == "reset":
         if request.transport is not None:
             request.transport.close()
         raise ConnectionResetError("fault: connection reset")
-    if kind == "wrong_type":
-        return web.json_response("unexpected")
-    if kind == "plain_text":
-        return web.Response(text="This feature is not available on this instance", content_type="text/plain")
-    if kind == "empty":
-        return web.Response(body=b"", content_type="application/json")
-    if kind == "huge":
+    if fault.kind == "huge":
         return await _huge(request, fault.size)
     real = await handler(request)
     body = real.body if isinstance(real, web.Response) and isinstance(real.body, bytes) else b"{}"
-    if kind == "truncated_json":
+    if fault.kind == "truncated_json":
         return web.Response(body=body[: max(1, len(body) // 2)], status=real.status, content_type="application/json")
-    # slow_body: the real answer, trickled.
-    response = web.StreamResponse(status=real.status, headers={"Content-Type": "application/json"})
+    return await _trickle(request, real.status, body, fault.seconds)
+
+
+async def _trickle(request: web.Request, status: int, body: bytes, seconds: float) -> web.StreamResponse:
+    """slow_body: the real answer, a few bytes at a time over ``seconds``."""
+    response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
     await response.prepare(request)
     pieces = max(1, min(10, len(body)))
     step = -(-len(body) // pieces)
     for i in range(0, len(body), step):
         await response.write(body[i : i + step])
-        await asyncio.sleep(fault.seconds / pieces)
+        await asyncio.sleep(seconds / pieces)
     await response.write_eof()
     return response
 

@@ -43,24 +43,17 @@ class Item:
     downloads: int = 0
 
     def value(self, name: str) -> Any:
-        if name in ("created", "modified", "updated"):
-            return self.created
-        if name == "type":
-            return "file"
-        if name in ("created_by", "modified_by"):
-            return "deployer"
-        if name.startswith("stat."):
-            stat = name[5:]
-            if stat == "downloaded":
-                return self.downloaded
-            if stat == "downloads":
-                return self.downloads or None  # AQL: zero downloads is null
-            if stat == "downloaded_by":
-                return "ci-bot" if self.downloads else None
+        fields: dict[str, Any] = {
+            "created": self.created, "modified": self.created, "updated": self.created,
+            "type": "file", "created_by": "deployer", "modified_by": "deployer",
+            "repo": self.repo, "path": self.path, "name": self.name, "size": self.size,
+            "stat.downloaded": self.downloaded,
+            "stat.downloads": self.downloads or None,  # AQL: zero downloads is null
+            "stat.downloaded_by": "ci-bot" if self.downloads else None,
+        }
+        if name not in fields:
             raise AqlError(f"unknown field {name}")
-        if name in ("repo", "path", "name", "size"):
-            return getattr(self, name)
-        raise AqlError(f"unknown field {name}")
+        return fields[name]
 
 
 @dataclass
@@ -103,6 +96,11 @@ class ActivityLog:
                 # Never downloaded before it existed.
                 self.download(item, max(self.started + (k + 1) * step, item.created))
             self.download_events = max(self.download_events, due)
+
+
+def _sort_key(name: str) -> Callable[[Item], tuple[bool, Any]]:
+    """Sort key of one field; items without it sort apart from those with it (None never compared)."""
+    return lambda item: (item.value(name) is None, item.value(name))
 
 
 def activity_log(state: SimState) -> ActivityLog:
@@ -302,7 +300,7 @@ def run(query: Query, items: list[Item], oss: bool) -> dict[str, Any]:
             raise AqlError("Sorting is not supported by AQL in the open source version")
         direction, fields = query.sort
         for name in reversed(fields):
-            items = sorted(items, key=lambda i, n=name: (i.value(n) is None, i.value(n)), reverse=direction == "$desc")
+            items = sorted(items, key=_sort_key(name), reverse=direction == "$desc")
     found = [i for i in items if matches(i, query.criteria)]
     page = found[query.offset:][: query.limit] if query.limit is not None else found[query.offset:]
     rng: dict[str, Any] = {"start_pos": query.offset, "end_pos": query.offset + len(page), "total": len(page)}

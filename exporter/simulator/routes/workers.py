@@ -89,6 +89,17 @@ async def execution_history(request: web.Request) -> web.Response:
     return web.json_response(entries)
 
 
+def _refuse_execution(key: str, spec: WorkerSpec | None) -> web.Response | None:
+    """Why the worker cannot be executed, as the server says it."""
+    if spec is None:
+        return jfrog_error(404, f"Worker '{key}' not found")
+    if spec.action != "GENERIC_EVENT":
+        return jfrog_error(400, f"Worker '{key}' is not of type GENERIC_EVENT")
+    if not spec.enabled:
+        return jfrog_error(400, f"Worker '{key}' is disabled")
+    return None
+
+
 @admin
 async def execute(request: web.Request) -> web.Response:
     state = request.app[STATE]
@@ -97,12 +108,10 @@ async def execute(request: web.Request) -> web.Response:
         return jfrog_error(404, "File not found.")
     key = request.match_info["worker"]
     spec = data.find(key)
-    if spec is None:
-        return jfrog_error(404, f"Worker '{key}' not found")
-    if spec.action != "GENERIC_EVENT":
-        return jfrog_error(400, f"Worker '{key}' is not of type GENERIC_EVENT")
-    if not spec.enabled:
-        return jfrog_error(400, f"Worker '{key}' is disabled")
+    refusal = _refuse_execution(key, spec)
+    if refusal is not None:
+        return refusal
+    assert spec is not None
     raw = await request.read()
     try:
         payload = json.loads(raw) if raw.strip() else None

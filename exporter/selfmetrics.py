@@ -1,0 +1,74 @@
+"""The exporter's own families: how each collector, part and HTTP call to the JPD fared.
+
+Declared here once, emitted from the run records (collection thread, at render
+time) and from the clients' request counters.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import Metric
+
+from exporter import __version__
+from exporter.families import Declarations, Emitter
+from exporter.outcomes import Outcome
+
+if TYPE_CHECKING:
+    from exporter.snapshot import RunRecord
+
+F = Declarations("exporter")
+BUILD_INFO = F.info("jfrog_exporter_build_info", "Exporter version and Python version.", "version",
+                    "python_version", per_target=False)
+SUCCESS = F.gauge("jfrog_exporter_collector_success",
+                  "1 if every part of the collector's last run succeeded or was unsupported by the edition; "
+                  "0 if any part failed (the parts that worked are still current).", "collector")
+DURATION = F.gauge("jfrog_exporter_collector_duration_seconds", "Wall time of the collector's last run.", "collector")
+LAST_SUCCESS = F.gauge("jfrog_exporter_collector_last_success_timestamp_seconds",
+                       "When the collector last succeeded in every part.", "collector")
+INTERVAL = F.gauge("jfrog_exporter_collector_interval_seconds",
+                   "Current polling interval (grows while no part of the collector answers).", "collector")
+FAILURES = F.gauge("jfrog_exporter_collector_consecutive_failures",
+                   "Runs that failed in a row since the last success.", "collector")
+RUNS = F.counter("jfrog_exporter_collector_runs", "Collector runs by outcome (the worst of their parts').",
+                 "collector", "outcome")
+ENDPOINT_UP = F.gauge("jfrog_exporter_endpoint_up",
+                      "1 if every call to this route template in the collector's last run succeeded (or the "
+                      "edition lacks it), 0 if any failed.", "collector", "endpoint")
+ENDPOINT_LAST_SUCCESS = F.gauge("jfrog_exporter_endpoint_last_success_timestamp_seconds",
+                                "When this part last succeeded: the age of the series it feeds.",
+                                "collector", "endpoint")
+TARGET_INFO = F.info("jfrog_exporter_target_info", "A JPD this exporter watches; the URL without user-info.",
+                     "url", "auth")
+SERIES_DROPPED = F.counter("jfrog_exporter_series_dropped",
+                           "Series dropped because the target exceeded its max_series cap.", "collector")
+CREDENTIALS_ACCEPTED = F.gauge("jfrog_exporter_credentials_accepted",
+                               "0 while the JPD rejects the configured credential (401); 1 otherwise.")
+API_REQUESTS = F.counter("jfrog_exporter_api_requests",
+                         "HTTP calls made to the JPD, by route template and status code.", "endpoint", "code")
+TOKEN_EXPIRY = F.gauge("jfrog_exporter_token_expiry_timestamp_seconds",
+                       "Expiry of the access token the exporter itself uses, from its JWT exp claim (decoded "
+                       "locally); absent for reference tokens and basic auth.")
+API_DURATION = F.histogram("jfrog_exporter_api_request_duration_seconds", "Latency of HTTP calls to the JPD.",
+                           "endpoint")
+
+
+def run_families(records: Mapping[tuple[str, str], RunRecord]) -> list[Metric]:
+    """Build info and, per target × collector, its outcome, timing and parts."""
+    out = Emitter(None)
+    out.info(BUILD_INFO, version=__version__, python_version=platform.python_version())
+    for (target, collector), run in records.items():
+        labels = {"target": target, "collector": collector}
+        out.gauge(SUCCESS, run.succeeded, **labels)
+        out.gauge(DURATION, run.duration if run.last_run is not None else None, **labels)
+        out.gauge(LAST_SUCCESS, run.last_success, **labels)
+        out.gauge(INTERVAL, run.interval, **labels)
+        out.gauge(FAILURES, run.consecutive_failures, **labels)
+        for outcome in Outcome:
+            out.counter(RUNS, run.runs.get(outcome, 0), outcome=outcome.value, **labels)
+        for part in run.parts:
+            out.gauge(ENDPOINT_UP, part.succeeded, endpoint=part.endpoint, **labels)
+            out.gauge(ENDPOINT_LAST_SUCCESS, part.last_success, endpoint=part.endpoint, **labels)
+    return out.families()

@@ -1,0 +1,67 @@
+"""Collector `health`: documented payloads, recorded field answers, parts that fail alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from exporter.collectors.health import (
+    parse_licenses,
+    parse_ping,
+    parse_readiness,
+    parse_router_health,
+    parse_version,
+)
+from tests.support import REPO
+
+PAYLOADS = REPO / "tests" / "payloads" / "core"
+
+
+def test_ping_and_readiness_samples() -> None:
+    # 4.2.2 and 4.2.3 (jfrog-rest-apis.txt lines 19108-19160).
+    assert parse_ping("OK")
+    assert parse_ping("OK\n")
+    assert not parse_ping("<html>Bad gateway</html>")
+    assert parse_readiness({"code": "OK"})
+    assert not parse_readiness({"code": "UNAVAILABLE"})
+    assert not parse_readiness("OK")
+
+
+def test_router_health_unhealthy_sample_reports_each_service() -> None:
+    # 4.3.1: the 503 answer carries the same JSON body.
+    body = json.loads((PAYLOADS / "router-health-unhealthy.json").read_text())
+    services = {(s.node_id, s.service_id): s.healthy for s in parse_router_health(body)}
+    assert services == {
+        ("12345-defg-6789", "router"): True,
+        ("12345-defg-6789", "jfrt@1234"): False,
+        ("12345-defg-6789", "jffe@9876"): False,
+    }
+
+
+def test_version_sample() -> None:
+    assert parse_version({"version": "2.2.2", "revision": "10427", "addons": ["build"]}) == ("2.2.2", "10427")
+    with pytest.raises(ValueError):
+        parse_version(["2.2.2"])
+
+
+def test_single_license_sample() -> None:
+    # 4.2.9 sample.
+    [lic] = parse_licenses({"type": "Commercial", "validThrough": "May 15, 2014", "licensedTo": "JFrog inc."})
+    assert (lic.license_type, lic.licensed_to, lic.node_id) == ("Commercial", "JFrog inc.", "")
+    assert lic.expires == datetime(2014, 5, 15, tzinfo=UTC).timestamp()
+
+
+def test_ha_licenses_sample_and_unassigned_node() -> None:
+    # 4.2.11 sample: the second license is "Not in use".
+    licenses = parse_licenses(json.loads((PAYLOADS / "licenses-ha.json").read_text()))
+    assert sorted(lic.node_id for lic in licenses) == ["", "art1"]
+    assert all(lic.expires == datetime(2018, 5, 15, tzinfo=UTC).timestamp() for lic in licenses)
+
+
+def test_cloud_license_has_no_expiry() -> None:
+    [lic] = parse_licenses({"type": "Enterprise+", "validThrough": "N/R", "licensedTo": "Acme"})
+    assert lic.expires is None
+
+

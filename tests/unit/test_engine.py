@@ -1,0 +1,112 @@
+"""The engine: parts fail alone, a bug stays in its part, back-off only when nothing answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from exporter.collectors.base import Collector, CollectorSettings, Part, Run
+from exporter.outcomes import Outcome
+from exporter.scheduler import BACKOFF_AFTER, Engine
+from tests.conftest import make_target
+from tests.support import Samples, parse_exposition, value
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+ANSWERS: dict[str, httpx.Response] = {
+    "/artifactory/api/system/ping": httpx.Response(200, text="OK"),
+    "/artifactory/api/v1/system/readiness": httpx.Response(200, json={"code": "OK"}),
+    "/router/api/v1/system/health": httpx.Response(200, json={"router": {"node_id": "n1", "state": "HEALTHY"}}),
+    "/artifactory/api/system/version": httpx.Response(200, json={"version": "7.104.3", "revision": "1"}),
+    "/artifactory/api/system/licenses": httpx.Response(200, json=[
+        {"type": "Enterprise", "validThrough": "Jan 1, 2030", "licensedTo": "Acme", "nodeId": "n1"}]),
+}
+
+
+def jpd(overrides: dict[str, httpx.Response] | None = None) -> httpx.MockTransport:
+    answers = {**ANSWERS, **(overrides or {})}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = answers.get(request.url.path)
+        if answer is None:
+            return httpx.Response(404, json={"errors": [{"status": 404, "message": "Not Found"}]})
+        return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
+
+    return httpx.MockTransport(handle)
+
+
+async def run_health(engine: Engine) -> Samples:
+    await engine.run_collector("t", "health")
+    await engine.render_now()
+    assert engine.store.payload is not None
+    return parse_exposition(engine.store.payload.text.decode())
+
+
+async def test_a_failing_endpoint_fails_its_part_only() -> None:
+    transport = jpd({"/artifactory/api/system/version": httpx.Response(500, text="boom")})
+    engine = Engine([make_target("http://jpd", name="t", retries=0)], ["health"], transport=transport)
+    samples = await run_health(engine)
+    await engine.shutdown()
+    assert value(samples, "jfrog_up") == 1
+    assert value(samples, "jfrog_license_info", licensed_to="Acme") == 1
+    assert value(samples, "jfrog_artifactory_info") is None
+    assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/artifactory/api/system/version") == 0
+    assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/artifactory/api/system/licenses") == 1
+    assert value(samples, "jfrog_exporter_collector_success") == 0
+    assert value(samples, "jfrog_exporter_collector_runs_total", outcome="error") == 1
+
+
+class Broken(Collector[CollectorSettings]):
+    name = "health"
+    default_interval = 30.0
+
+    async def collect(self, run: Run) -> None:
+        await run.part("/fine", self._fine)
+        await run.part("/broken", self._broken)
+
+    @staticmethod
+    async def _fine(part: Part) -> None:
+        return None
+
+    @staticmethod
+    async def _broken(part: Part) -> None:
+        raise KeyError("a bug")
+
+
+async def test_a_bug_in_one_part_is_an_error_of_that_part() -> None:
+    target = make_target("http://jpd", name="t")
+    engine = Engine([target], ["health"], transport=jpd())
+    engine.targets["t"].collectors["health"] = Broken(target, CollectorSettings())
+    outcome = await engine.run_collector("t", "health")
+    await engine.shutdown()
+    parts = {p.endpoint: p for p in engine.store.run("t", "health").parts}
+    assert outcome is Outcome.ERROR
+    assert parts["/fine"].outcome is Outcome.SUCCESS
+    assert parts["/broken"].reason == "internal error: KeyError: 'a bug'"
+
+
+async def test_back_off_only_while_no_part_answers() -> None:
+    forbidden = {"/artifactory/api/system/licenses": httpx.Response(403, json={"errors": [{"message": "no"}]})}
+    engine = Engine([make_target("http://jpd", name="t")], ["health"], transport=jpd(forbidden))
+    for _ in range(BACKOFF_AFTER + 1):
+        await engine.run_collector("t", "health")
+    await engine.shutdown()
+    assert engine.store.run("t", "health").interval == 30  # one part refused: the JPD is fine
+
+    down = httpx.MockTransport(lambda request: httpx.Response(503, text="maintenance"))
+    engine = Engine([make_target("http://jpd", name="t", retries=0)], ["health"], transport=down)
+    for _ in range(BACKOFF_AFTER + 1):
+        await engine.run_collector("t", "health")
+    await engine.shutdown()
+    assert engine.store.run("t", "health").interval > 30
+
+
+async def test_the_self_metrics_name_every_part() -> None:
+    engine = Engine([make_target("http://jpd", name="t")], ["health"], transport=jpd())
+    samples = await run_health(engine)
+    await engine.shutdown()
+    endpoints = {dict(labels)["endpoint"] for (name, labels) in samples if name == "jfrog_exporter_endpoint_up"}
+    assert endpoints == set(ANSWERS)
+    assert value(samples, "jfrog_exporter_collector_success") == 1
+    assert value(samples, "jfrog_exporter_credentials_accepted") == 1

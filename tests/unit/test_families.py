@@ -1,0 +1,103 @@
+"""Declared families: one claim per name, label sets as declared, public prometheus_client types."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from exporter.families import REGISTRY, DeclarationError, Declarations, Emitter, LabelMismatch, Registry
+
+
+def test_a_name_is_claimed_once_with_its_suffixes() -> None:
+    registry = Registry()
+    a = Declarations("a", registry)
+    b = Declarations("b", registry)
+    a.counter("jfrog_thing", "Things.")
+    with pytest.raises(DeclarationError, match="already declared by a"):
+        b.gauge("jfrog_thing", "Again.")
+    # A gauge named like the counter's sample collides with it, as in prometheus_client's registry.
+    with pytest.raises(DeclarationError, match="jfrog_thing_total, already exposed by jfrog_thing"):
+        b.gauge("jfrog_thing_total", "Clash.")
+    a.histogram("jfrog_latency_seconds", "Latency.")
+    with pytest.raises(DeclarationError, match="jfrog_latency_seconds_count"):
+        b.gauge("jfrog_latency_seconds_count", "Clash.")
+    assert registry.claimed("jfrog_latency_seconds_bucket") == "jfrog_latency_seconds"
+    assert registry.claimed("jfrog_other") is None
+
+
+def test_the_same_declaration_twice_is_one_family() -> None:
+    registry = Registry()
+    first = Declarations("a", registry).gauge("jfrog_x", "X.", "repo")
+    assert Declarations("a", registry).gauge("jfrog_x", "X.", "repo") is first
+
+
+@pytest.mark.parametrize("declare", [
+    lambda f: f.gauge("jfrog_x", "X.", "target"),
+    lambda f: f.counter("jfrog_x_total", "X."),
+    lambda f: f.info("jfrog_x", "X."),
+    lambda f: f.state_set("jfrog_x", "X.", []),
+])
+def test_malformed_declarations_are_refused(declare) -> None:
+    with pytest.raises(DeclarationError):
+        declare(Declarations("a", Registry()))
+
+
+def test_samples_must_carry_the_declared_labels() -> None:
+    fam = Declarations("a", Registry()).gauge("jfrog_repo_size_bytes", "Size.", "repo", "package_type")
+    out = Emitter("prod")
+    out.gauge(fam, 1.0, repo="libs", package_type="maven")
+    with pytest.raises(LabelMismatch, match=r"missing \['package_type'\], undeclared \['kind'\]"):
+        out.gauge(fam, 2.0, repo="libs", kind="maven")
+    with pytest.raises(TypeError):
+        out.counter(fam, 1.0, repo="libs", package_type="maven")
+
+
+def test_families_are_public_prometheus_client_types() -> None:
+    f = Declarations("a", Registry())
+    gauge, counter, hist = f.gauge("jfrog_g", "G."), f.counter("jfrog_c", "C."), f.histogram("jfrog_h", "H.")
+    out = Emitter("t")
+    out.gauge(gauge, 1)
+    out.counter(counter, 2)
+    out.histogram(hist, (1.0,), (1, 3), 4.5)
+    built = {m.name: m for m in out.families()}
+    assert isinstance(built["jfrog_g"], GaugeMetricFamily)
+    assert isinstance(built["jfrog_c"], CounterMetricFamily)
+    assert isinstance(built["jfrog_h"], HistogramMetricFamily)
+    assert [(s.name, s.labels, s.value) for s in built["jfrog_c"].samples] == [
+        ("jfrog_c_total", {"target": "t"}, 2.0)]
+    assert [(s.name, s.labels.get("le"), s.value) for s in built["jfrog_h"].samples] == [
+        ("jfrog_h_bucket", "1.0", 1.0), ("jfrog_h_bucket", "+Inf", 3.0), ("jfrog_h_count", None, 3.0),
+        ("jfrog_h_sum", None, 4.5)]
+
+
+def test_none_is_no_series_and_touch_keeps_help() -> None:
+    fam = Declarations("a", Registry()).gauge("jfrog_free_bytes", "Free.")
+    out = Emitter("t")
+    out.gauge(fam, None)
+    [built] = out.families()
+    assert built.samples == []
+
+
+def test_state_set_reports_an_unknown_state_once(caplog: pytest.LogCaptureFixture) -> None:
+    fam = Declarations("a", Registry()).state_set("jfrog_job_status", "Job.", ["ok", "error"], "job")
+    out = Emitter("t")
+    with caplog.at_level(logging.WARNING):
+        out.state(fam, "exploded", job="a")
+        out.state(fam, "exploded", job="b")
+        out.state(fam, "ok", job="c")
+    values = {(s.labels["job"], s.labels["status"]): s.value for s in out.families()[0].samples}
+    assert values == {("a", "ok"): 0, ("a", "error"): 0, ("a", "unknown"): 1, ("b", "ok"): 0, ("b", "error"): 0,
+                      ("b", "unknown"): 1, ("c", "ok"): 1, ("c", "error"): 0}
+    assert sum("undocumented state 'exploded'" in r.message for r in caplog.records) == 1
+
+
+def test_every_collector_and_the_exporter_declare_in_the_one_registry() -> None:
+    from exporter import selfmetrics  # noqa: F401  (registers the self-metrics)
+    from exporter.collectors.registry import COLLECTORS
+
+    owners = {f.owner for f in REGISTRY.families()}
+    assert owners == {"exporter", *COLLECTORS}
+    assert all(f.name.startswith("jfrog_") and f.help for f in REGISTRY.families())
+    assert all(f.labels[:1] == ("target",) for f in REGISTRY.families() if f.name != "jfrog_exporter_build_info")

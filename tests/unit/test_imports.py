@@ -1,0 +1,28 @@
+"""`serve` and `once` never import the simulator: it stays out of the exporter's memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support import REPO, free_port
+
+PROGRAM = """
+import sys
+from exporter import cli
+code = cli.main(["once", "--url", "http://127.0.0.1:{port}", "--collector", "health"])
+print(sorted(m for m in sys.modules if m.startswith("exporter.simulator")), code)
+"""
+
+
+def test_once_runs_without_the_simulator() -> None:
+    result = subprocess.run([sys.executable, "-c", PROGRAM.format(port=free_port())], cwd=REPO, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "JFROG_ACCESS_TOKEN": "t"})
+    assert result.stdout.strip().splitlines()[-1] == "[] 1", result.stdout + result.stderr
+
+
+def test_serve_modules_do_not_import_the_simulator() -> None:
+    program = ("import sys, exporter.cli, exporter.scheduler, exporter.server, exporter.snapshot; "
+               "print(sorted(m for m in sys.modules if m.startswith('exporter.simulator')))")
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -1,0 +1,22 @@
+"""docs/metrics.md is generated from the declared families and must not drift from them."""
+
+from __future__ import annotations
+
+from exporter.families import REGISTRY
+from exporter.reference import render_markdown
+from tests.support import REPO
+
+
+def test_reference_is_up_to_date() -> None:
+    generated = render_markdown()
+    committed = (REPO / "docs" / "metrics.md").read_text()
+    assert committed == generated, "docs/metrics.md is out of date: run `jfrog-exporter reference > docs/metrics.md`"
+
+
+def test_the_contract_families_are_declared_with_their_labels() -> None:
+    families = {f.exposed_name: f for f in REGISTRY.families()}
+    assert families["jfrog_storage_repo_used_bytes"].labels == ("target", "repo", "repo_type", "package_type")
+    assert families["jfrog_license_expiry_timestamp_seconds"].labels == (
+        "target", "license_type", "licensed_to", "node_id")
+    assert families["jfrog_exporter_collector_runs_total"].labels == ("target", "collector", "outcome")
+    assert families["jfrog_exporter_endpoint_up"].labels == ("target", "collector", "endpoint")

@@ -1,0 +1,29 @@
+"""The landing page: the first place an operator looks when an alert fires."""
+
+from __future__ import annotations
+
+from exporter.families import Declarations, Emitter, Registry
+from exporter.outcomes import Outcome, PartResult
+from exporter.server import landing_page
+from exporter.snapshot import SnapshotStore
+
+GAUGE = Declarations("test", Registry()).gauge("jfrog_test_value", "V.")
+
+
+def test_the_page_names_the_failed_part_its_reason_and_the_age_of_its_data() -> None:
+    store = SnapshotStore()
+    store.register("prod", "health", 30)
+    ok = Emitter("prod")
+    ok.gauge(GAUGE, 1)
+    store.record("prod", "health", {"/ping": PartResult("/ping", Outcome.SUCCESS, "", ok.families()),
+                                    "/licenses": PartResult("/licenses", Outcome.SUCCESS, "", [])}, 0.2)
+    store.record("prod", "health", {
+        "/ping": PartResult("/ping", Outcome.SUCCESS, "", ok.families()),
+        "/licenses": PartResult("/licenses", Outcome.FORBIDDEN, "HTTP 403: <admin> only", None),
+    }, 0.2)
+    store.schedule("prod", "health", next_run=1_800_000_000)
+    page = landing_page(store)
+    assert "<code>/licenses</code> forbidden: HTTP 403: &lt;admin&gt; only (data from 0s ago)" in page
+    assert "/ping</code>" not in page  # parts that work are not listed
+    assert "prod" in page and "forbidden" in page
+    assert "08:00:00 UTC" in page  # the next run, published by the collection thread

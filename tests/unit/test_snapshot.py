@@ -1,0 +1,129 @@
+"""The snapshot store: per-part data, immutable records, one payload at a time."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from exporter.families import Declarations, Emitter, Registry
+from exporter.outcomes import Outcome, PartResult
+from exporter.snapshot import SnapshotStore, summarise
+from tests.support import parse_exposition, value
+
+F = Declarations("test", Registry())
+A = F.gauge("jfrog_test_a", "A.")
+B = F.gauge("jfrog_test_b", "B.")
+
+
+def part(endpoint: str, outcome: Outcome = Outcome.SUCCESS, reason: str = "", **values: float) -> PartResult:
+    if outcome not in (Outcome.SUCCESS, Outcome.UNSUPPORTED):
+        return PartResult(endpoint, outcome, reason, None)
+    out = Emitter("t")
+    for name, v in values.items():
+        out.gauge(A if name == "a" else B, v)
+    return PartResult(endpoint, outcome, reason, out.families())
+
+
+def samples(store: SnapshotStore) -> dict:
+    return parse_exposition(store.render().text.decode())
+
+
+def test_a_failed_part_keeps_its_data_and_the_others_stay_current() -> None:
+    store = SnapshotStore()
+    store.register("t", "c", 60)
+    store.record("t", "c", {"/a": part("/a", a=1), "/b": part("/b", b=1)}, 0.1, now=1000)
+    store.record("t", "c", {"/a": part("/a", a=2), "/b": part("/b", Outcome.TIMEOUT, "slow")}, 0.1, now=1060)
+    got = samples(store)
+    assert value(got, "jfrog_test_a") == 2
+    assert value(got, "jfrog_test_b") == 1  # kept
+    assert value(got, "jfrog_exporter_endpoint_up", endpoint="/b") == 0
+    assert value(got, "jfrog_exporter_endpoint_last_success_timestamp_seconds", endpoint="/b") == 1000
+    assert value(got, "jfrog_exporter_endpoint_last_success_timestamp_seconds", endpoint="/a") == 1060
+    assert value(got, "jfrog_exporter_collector_success", collector="c") == 0
+    assert value(got, "jfrog_exporter_collector_last_success_timestamp_seconds", collector="c") == 1000
+    run = store.run("t", "c")
+    assert (run.outcome, run.reason) == (Outcome.TIMEOUT, "1 of 2 parts failed; first: /b: slow")
+    assert (run.consecutive_failures, run.consecutive_outages) == (1, 0)
+
+
+def test_unsupported_empties_a_part_and_counts_as_success() -> None:
+    store = SnapshotStore()
+    store.register("t", "c", 60)
+    store.record("t", "c", {"/a": part("/a", a=1)}, 0.1)
+    store.record("t", "c", {"/a": part("/a", Outcome.UNSUPPORTED, "HTTP 404: gone")}, 0.1)
+    got = samples(store)
+    assert value(got, "jfrog_test_a") is None
+    assert value(got, "jfrog_exporter_endpoint_up", endpoint="/a") == 1
+    assert store.run("t", "c").outcome is Outcome.UNSUPPORTED
+
+
+def test_parts_a_run_no_longer_has_are_dropped_unless_it_crashed() -> None:
+    store = SnapshotStore()
+    store.register("t", "c", 60)
+    store.record("t", "c", {"/a": part("/a", a=1), "/b": part("/b", b=1)}, 0.1)
+    store.record("t", "c", {"/a": part("/a", a=1)}, 0.1, error="internal error: KeyError: 'x'")
+    assert value(samples(store), "jfrog_test_b") == 1
+    assert store.run("t", "c").outcome is Outcome.ERROR
+    store.record("t", "c", {"/a": part("/a", a=1)}, 0.1)
+    got = samples(store)
+    assert value(got, "jfrog_test_b") is None
+    assert value(got, "jfrog_exporter_endpoint_up", endpoint="/b") is None
+
+
+def test_a_run_where_nothing_answered_is_an_outage() -> None:
+    store = SnapshotStore()
+    store.register("t", "c", 60)
+    for _ in range(3):
+        store.record("t", "c", {"/a": part("/a", Outcome.UNREACHABLE, "refused")}, 0.1)
+    assert store.run("t", "c").consecutive_outages == 3
+    store.record("t", "c", {"/a": part("/a", a=1)}, 0.1)
+    assert (store.run("t", "c").consecutive_outages, store.run("t", "c").consecutive_failures) == (0, 0)
+
+
+def test_summarise() -> None:
+    assert summarise([]) == (Outcome.SUCCESS, "")
+    assert summarise([part("/a", a=1)], error="internal error: boom") == (Outcome.ERROR, "internal error: boom")
+    unsupported = [part("/a", Outcome.UNSUPPORTED, "HTTP 404: no"), part("/b", Outcome.UNSUPPORTED, "HTTP 501")]
+    assert summarise(unsupported) == (Outcome.UNSUPPORTED, "/a: HTTP 404: no; /b: HTTP 501")
+
+
+def test_records_are_immutable_and_a_held_view_never_changes() -> None:
+    store = SnapshotStore()
+    store.register("t", "c", 60)
+    view = store.view()
+    before = view[("t", "c")]
+    store.record("t", "c", {"/a": part("/a", a=1)}, 0.1)
+    assert view[("t", "c")] is before and before.last_run is None
+    assert store.view()[("t", "c")].last_run is not None
+    with pytest.raises(AttributeError):
+        before.outcome = Outcome.ERROR  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        store.view()[("t", "x")] = before  # type: ignore[index]
+
+
+def test_a_reader_thread_always_sees_whole_records() -> None:
+    store = SnapshotStore()
+    for i in range(50):
+        store.register("t", f"c{i}", 60)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for run in store.view().values():
+                # Outcome and reason are written together: never one without the other.
+                if run.outcome is not None and (run.outcome is Outcome.TIMEOUT) != bool(run.reason):
+                    seen.append(f"{run.outcome}/{run.reason}")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(300):
+            failing = n % 2 == 0
+            result = part("/a", Outcome.TIMEOUT, "slow") if failing else part("/a", a=n)
+            store.record("t", f"c{n % 50}", {"/a": result}, 0.1)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen == []
