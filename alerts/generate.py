@@ -39,7 +39,8 @@ SCHEMA: dict[str, Any] = {
     "exporter": {
         "down_for": "duration", "collector_failing_for": "duration", "collector_stale_factor": "number",
         "collector_stale_for": "duration", "token_expiry_warning": "duration",
-        "token_expiry_critical": "duration", "token_expiry_for": "duration",
+        "token_expiry_critical": "duration", "token_expiry_for": "duration", "misconfigured_for": "duration",
+        "credentials_rejected_for": "duration",
     },
     "platform": {
         "down_for": "duration", "not_ready_for": "duration", "router_service_unhealthy_for": "duration",
@@ -206,6 +207,22 @@ def _exporter(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
             "The last successful run of collector {{ $labels.collector }} against JPD {{ $labels.target }} was "
             f"{{{{ $value | humanizeDuration }}}} ago, more than {e['collector_stale_factor']} times its interval: "
             "its values no longer describe the JPD.",
+        ),
+        r.alert(
+            "JfrogExporterMisconfigured", "jfrog_exporter_target_misconfigured == 1", e["misconfigured_for"],
+            "critical",
+            "The URL configured for {{ $labels.target }} does not lead to a JFrog Platform",
+            "The exporter reads {{ $labels.target }} at a URL whose ping answers like no JFrog Platform does (not "
+            "found, a web page, another text): nothing of that JPD is monitored, and its own alerts cannot fire. "
+            "The exporter's page / and its log name the URL tried.",
+        ),
+        r.alert(
+            "JfrogExporterCredentialsRejected", "jfrog_exporter_credentials_accepted == 0",
+            e["credentials_rejected_for"], "critical",
+            "JPD {{ $labels.target }} rejects the exporter's credentials",
+            "JPD {{ $labels.target }} answers 401 to the token or password the exporter uses: ping, readiness and "
+            "router health are still read (they need no credentials), every other collector of {{ $labels.target }} "
+            "fails with unauthorized and keeps old values.",
         ),
         r.alert("JfrogExporterTokenExpiring",
                 f"{token_left} < {token_warn}\nand\n{token_left} >= {token_crit}",

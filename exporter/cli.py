@@ -130,9 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "truncated_json, wrong_type, plain_text, empty, huge")
     simulate.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
 
-    sub.add_parser("reference", help="print the metrics reference (Markdown) generated from the collectors",
-                   description="Run every collector against every simulator scenario and print the "
-                   "families they produce: the source of docs/metrics.md.")
+    reference = sub.add_parser(
+        "reference", help="print the metrics reference (Markdown) generated from the collectors",
+        description="Print every family the collectors declare (the source of docs/metrics.md), or with "
+        "--permissions every endpoint they read and the permission it needs (the table in README.md).")
+    reference.add_argument("--permissions", action="store_true", help="print the permissions table instead")
 
     demo = sub.add_parser("demo", help="a simulated JPD pair and the exporter watching them, in one process",
                           description="Start two simulated JPDs (healthy and degraded) and the exporter "
@@ -156,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from exporter.reference import generate
 
             setup_logging("error")
-            sys.stdout.write(generate())
+            sys.stdout.write(generate(permissions=args.permissions))
             return 0
         if args.command == "simulate":
             setup_logging(args.log_level)

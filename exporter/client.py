@@ -16,20 +16,25 @@ import re
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from exporter.families import DURATION_BUCKETS, Emitter, Histogram
+from exporter.editions import edition_refusal
+from exporter.families import DURATION_BUCKETS, REGISTRY, Emitter, Histogram
 from exporter.outcomes import CollectionError, Outcome
 from exporter.selfmetrics import API_DURATION, API_REQUESTS
+from exporter.values import safe_url
 
 if TYPE_CHECKING:
     from exporter.config import TargetConfig
 
 log = logging.getLogger(__name__)
 
+
+#: the one endpoint every JFrog Platform answers, with "OK", to anyone
+PING = "/artifactory/api/system/ping"
 
 _UNSUPPORTED_STATUSES = frozenset({404, 405, 501})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -94,22 +99,29 @@ def one_line(text: str, limit: int = _SNIPPET) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def jfrog_error_message(raw: bytes) -> str | None:
+    """The message of a JFrog error body ({"errors": [{"status", "message"}]} or {"message"}), if it is one."""
+    try:
+        data = json.loads(raw[:4096].decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            return one_line("; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors))
+        if "message" in data:
+            return one_line(str(data["message"]))
+    return None
+
+
 def describe_error_body(raw: bytes, content_type: str) -> str:
     """A readable reason from whatever the JPD sent with an error status."""
     if not raw:
         return "empty body"
+    message = jfrog_error_message(raw)
+    if message is not None:
+        return message
     text = raw[:4096].decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors:
-            messages = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
-            return one_line("; ".join(messages))
-        if "message" in data:
-            return one_line(str(data["message"]))
     if "html" in content_type or text.lstrip().lower().startswith(("<!doctype html", "<html")):
         title = re.search(r"<title>(.*?)</title>", text, re.I | re.S)
         return "HTML page" + (f" ({one_line(title.group(1), 60)})" if title else "")
@@ -143,6 +155,11 @@ class JfrogClient:
         self.stats = RequestStats()
         #: False from a 401 until the next 2xx: the JPD rejects the configured credential
         self.credentials_accepted = True
+        #: True once ping answered like Artifactory (for good); False while the URL leads elsewhere; None: unknown
+        self.platform: bool | None = None
+        #: why the URL is taken for something else than a JFrog Platform
+        self.platform_reason = ""
+        self._proof = asyncio.Lock()
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
@@ -198,6 +215,45 @@ class JfrogClient:
         return await self.request("GET", endpoint, path=path, params=params, expect=expect, accept=accept,
                                   anonymous=anonymous)
 
+    async def probe(self, endpoint: str, *, expect: str = "json",
+                    accept: frozenset[int] = frozenset({200})) -> ApiResult:
+        """GET an endpoint that needs no credentials (ping, readiness, router health): without them
+        first, so that a rejected credential never hides the JPD's own state; with them if refused."""
+        result = await self.request("GET", endpoint, expect=expect, accept=accept, anonymous=True)
+        if result.outcome is Outcome.UNAUTHORIZED and self.target.auth.kind != "anonymous":
+            result = await self.request("GET", endpoint, expect=expect, accept=accept)
+        return result
+
+    async def ping(self) -> ApiResult:
+        """GET ping, which tells whether the URL leads to a JFrog Platform at all.
+
+        Sent without credentials first: Artifactory 7 answers it to anyone, so a
+        rejected token cannot make the JPD look down (tests/field/ping.yaml).
+        Older servers and some proxies want them anyway.
+        """
+        result = await self.probe(PING, expect="text")
+        verdict = judge_ping(result)
+        # Once a JFrog Platform, always one: a later odd answer is the JPD's trouble (jfrog_up 0), not a wrong URL.
+        if verdict is False and self.platform is not True:
+            self.platform, self.platform_reason = False, not_a_platform(self.target.url, result)
+            return replace(result, outcome=Outcome.MISCONFIGURED, body=None, reason=self.platform_reason)
+        if verdict and self.platform is not True:
+            self.platform, self.platform_reason = True, ""
+        return result
+
+    async def _vet(self, result: ApiResult, expect: str) -> ApiResult:
+        """Before the URL proved to lead to a JFrog Platform, "not found" or a page where JSON was
+        expected may mean a wrong URL rather than an edition without the endpoint: ask ping once."""
+        if self.platform is True or not _may_be_elsewhere(result, expect):
+            return result
+        async with self._proof:
+            if self.platform is None:
+                await self.ping()
+        if self.platform is False:
+            return replace(result, outcome=Outcome.MISCONFIGURED, body=None,
+                           reason=f"{result.reason}; {self.platform_reason}")
+        return result
+
     async def request(
         self,
         method: str,
@@ -234,7 +290,7 @@ class JfrogClient:
                 break
             await asyncio.sleep(delay if delay > 0 else _backoff(attempt))
         assert result is not None
-        return result
+        return result if endpoint == PING else await self._vet(result, expect)
 
     def _headers(self, call: _Call) -> dict[str, str]:
         headers = {} if call.anonymous else self._auth_headers()
@@ -339,15 +395,59 @@ def _classify_refusal(endpoint: str, status: int, headers: Mapping[str, str],
                       raw: bytes) -> tuple[ApiResult, float | None]:
     reason = f"HTTP {status}: {describe_error_body(raw, headers.get('content-type', ''))}"
     text = raw.decode("utf-8", "replace")
+    # AQL refuses in plain text, the other APIs in JFrog's error JSON; a page is never a refusal.
+    message = jfrog_error_message(raw) or ("" if _looks_like_html(text) else one_line(text))
+    refusal = edition_refusal(status, message) if status in (400, 403) else None
+    if refusal is not None:
+        return ApiResult(endpoint, Outcome.UNSUPPORTED, status, text, f"{reason} ({refusal.edition})",
+                         headers), None
     known = _REFUSALS.get(status)
     if known is not None:
         outcome, hint = known
+        needs = REGISTRY.permission(endpoint)
+        if status == 403 and needs is not None:
+            hint = f" (this endpoint needs {needs}; the configured credentials are not enough)"
         body = text if outcome is Outcome.UNSUPPORTED else None
         return ApiResult(endpoint, outcome, status, body, reason + hint, headers), None
     delay = None
     if status in _RETRY_STATUSES:
         delay = min(retry_after_seconds(headers.get("retry-after")) or 0.0, _MAX_RETRY_AFTER)
     return ApiResult(endpoint, Outcome.ERROR, status, text, reason, headers), delay
+
+
+def judge_ping(result: ApiResult) -> bool | None:
+    """Whether a ping answer comes from a JFrog Platform: True, False, or None when it cannot tell
+    (no answer, a server error, refused credentials)."""
+    if result.outcome is Outcome.SUCCESS:
+        return isinstance(result.body, str) and result.body.strip().upper() == "OK"
+    if result.outcome is Outcome.UNSUPPORTED:
+        return False  # a JFrog Platform always has its ping
+    return None
+
+
+def not_a_platform(base_url: str, ping: ApiResult) -> str:
+    """The one error that says the URL is wrong, naming what was tried and what a right one looks like."""
+    if ping.outcome is Outcome.SUCCESS:
+        text = ping.body if isinstance(ping.body, str) else ""
+        answered = "an HTML page" if _looks_like_html(text) else f"{one_line(text, 40)!r} instead of OK"
+    else:
+        answered = ping.reason.split(" (", 1)[0]
+    return (f"{safe_url(base_url)}{PING} answered {answered}: this URL does not lead to a JFrog Platform; "
+            "configure the platform's base URL, e.g. https://acme.jfrog.io or http://artifactory.example:8082 "
+            "(without /ui or a path)")
+
+
+def _looks_like_html(text: str) -> bool:
+    return text.lstrip()[:15].lower().startswith(("<!doctype html", "<html"))
+
+
+def _may_be_elsewhere(result: ApiResult, expect: str) -> bool:
+    """An answer a web server that is no JFrog Platform gives as well: not found, or a page instead of JSON."""
+    if result.outcome is Outcome.UNSUPPORTED:
+        return True
+    if result.outcome is Outcome.BAD_RESPONSE and expect == "json" and isinstance(result.body, str):
+        return result.body.lstrip()[:1] not in ("{", "[")
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,25 @@ _SUFFIXES: dict[Kind, tuple[str, ...]] = {
 }
 
 
+class Permission(StrEnum):
+    """What the credentials need for an endpoint, as the documents (and the field) say."""
+
+    NONE = "none"
+    ANONYMOUS = "any user; anonymous where the JPD allows it"
+    READ = "read permission on the repository"
+    USER = "any authenticated user (a non-admin sees only its own)"
+    ADMIN = "an admin user"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A route template a collector reads, and the permission it needs."""
+
+    template: str
+    needs: Permission
+    owner: str
+
+
 class DeclarationError(ValueError):
     """Two declarations claim one sample name, or a declaration is malformed."""
 
@@ -86,6 +105,24 @@ class Registry:
     def __init__(self) -> None:
         self._families: dict[str, Family] = {}
         self._claims: dict[str, str] = {}
+        self._endpoints: dict[str, list[Endpoint]] = {}
+
+    def add_endpoint(self, endpoint: Endpoint) -> str:
+        known = self._endpoints.setdefault(endpoint.template, [])
+        if any(e.needs is not endpoint.needs for e in known):
+            raise DeclarationError(f"{endpoint.template}: declared as needing {known[0].needs!r} by {known[0].owner}, "
+                                   f"{endpoint.needs!r} by {endpoint.owner}")
+        if endpoint not in known:
+            known.append(endpoint)
+        return endpoint.template
+
+    def permission(self, template: str) -> Permission | None:
+        """What an endpoint needs, if some collector declared it."""
+        known = self._endpoints.get(template)
+        return known[0].needs if known else None
+
+    def endpoints(self) -> list[Endpoint]:
+        return [e for known in self._endpoints.values() for e in known]
 
     def add(self, family: Family) -> Family:
         known = self._families.get(family.name)
@@ -138,6 +175,10 @@ class Declarations:
             raise DeclarationError(f"{name}: a state set needs its documented states")
         all_labels = (("target",) if per_target else ()) + tuple(labels) + (("status",) if states else ())
         return self._registry.add(Family(name, kind, help_text, all_labels, self.owner, tuple(states)))
+
+    def endpoint(self, template: str, needs: Permission) -> str:
+        """A route template this module reads; returns the template."""
+        return self._registry.add_endpoint(Endpoint(template, needs, self.owner))
 
     def gauge(self, name: str, help_text: str, *labels: str, per_target: bool = True) -> Family:
         return self._add(name, Kind.GAUGE, help_text, labels, per_target=per_target)

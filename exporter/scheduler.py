@@ -29,10 +29,10 @@ from exporter.collectors.base import Collector, CollectorSettings, Run
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import TargetConfig
 from exporter.exposition import RenderedFamily, render_families
-from exporter.families import Emitter
+from exporter.families import REGISTRY, Emitter
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult
-from exporter.selfmetrics import CREDENTIALS_ACCEPTED, SERIES_DROPPED, TARGET_INFO, TOKEN_EXPIRY
-from exporter.snapshot import SnapshotStore, render_groups
+from exporter.selfmetrics import CREDENTIALS_ACCEPTED, MISCONFIGURED, SERIES_DROPPED, TARGET_INFO, TOKEN_EXPIRY
+from exporter.snapshot import RunRecord, SnapshotStore, render_groups
 from exporter.values import jwt_expiry
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class Engine:
         self.targets: dict[str, TargetRuntime] = {}
         for target in targets:
             runtime = TargetRuntime(target, JfrogClient(target, transport=transport))
-            for name in target.enabled_collectors(only):
+            for name in _collectors_for(target, only):
                 collector = COLLECTORS[name](target, target.collector_settings(name))
                 runtime.collectors[name] = collector
                 self.store.register(target.name, name, collector.interval)
@@ -114,6 +114,7 @@ class Engine:
             runtime.client.stats.emit(out, name)
             out.info(TARGET_INFO, target=name, url=runtime.config.url, auth=runtime.config.auth.kind)
             out.gauge(CREDENTIALS_ACCEPTED, runtime.client.credentials_accepted, target=name)
+            out.gauge(MISCONFIGURED, runtime.client.platform is False, target=name)
             # Decoded locally: shown even while the JPD refuses the token.
             out.gauge(TOKEN_EXPIRY, jwt_expiry(runtime.config.auth.token()), target=name)
             for collector in runtime.collectors:
@@ -142,6 +143,7 @@ class Engine:
         assert record.outcome is not None
         self._log_transition(target, name, previous.outcome, previous.reason, record.outcome, record.reason,
                              duration)
+        _log_missing_permissions(target, name, previous, record)
         self._adjust_interval(target, name, collector, record.consecutive_outages)
         self.request_render()
         return record.outcome
@@ -276,6 +278,26 @@ class Engine:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         await asyncio.gather(*(rt.client.aclose() for rt in self.targets.values()), return_exceptions=True)
+
+
+def _log_missing_permissions(target: str, collector: str, previous: RunRecord, record: RunRecord) -> None:
+    """Once per endpoint that became forbidden: which permission the credentials lack."""
+    before = {p.endpoint: p.outcome for p in previous.parts}
+    for part in record.parts:
+        if part.outcome is Outcome.FORBIDDEN and before.get(part.endpoint) is not Outcome.FORBIDDEN:
+            needs = REGISTRY.permission(part.endpoint)
+            log.warning("target=%s collector=%s: %s needs %s; the configured credentials lack it, so only its "
+                        "series are missing", target, collector, part.endpoint, needs or "more permissions")
+
+
+def _collectors_for(target: TargetConfig, only: list[str] | None) -> list[str]:
+    """The collectors of a target; without credentials only the probes that need none (health)."""
+    names = target.enabled_collectors(only)
+    if target.auth.kind != "anonymous":
+        return names
+    log.warning("target=%s: no credentials configured: only ping, readiness and router health are read; "
+                "configure a token or a user to collect the rest", target.name)
+    return [name for name in names if name == "health"]
 
 
 def _render_parts(parts: dict[str, PartResult]) -> dict[str, list[RenderedFamily]]:

@@ -12,6 +12,7 @@ import binascii
 import json
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*@")
 
@@ -162,3 +163,15 @@ def jwt_expiry(token: str | None) -> float | None:
     if isinstance(exp, bool) or not isinstance(exp, int | float) or exp <= 0:
         return None
     return float(exp)
+
+
+def listed(body: object, what: str, *wrappers: str) -> list[Any]:
+    """The entries of a list answer, as real servers send it: a JSON array, or the array wrapped in an
+    object under one of ``wrappers`` (tests/field: licenses, unavailableMirrors)."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in wrappers:
+            if isinstance(body.get(key), list):
+                return list(body[key])
+    raise ValueError(f"{what}: expected a JSON array" + (f" or an object with {wrappers[0]!r}" if wrappers else ""))

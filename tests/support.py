@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.client import PING
 from exporter.families import Emitter
 from exporter.scheduler import Engine
 from exporter.simulator.core import DEFAULT_TOKEN
@@ -38,6 +40,19 @@ def parse_exposition(text: str) -> Samples:
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out
+
+
+def jfrog_platform(handler: Callable[[httpx.Request], Awaitable[httpx.Response] | httpx.Response]
+                   ) -> httpx.MockTransport:
+    """A mock JPD: ``handler``'s answers, and ping answering OK as every JFrog Platform does."""
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == PING:
+            return httpx.Response(200, text="OK", headers={"Content-Type": "text/plain"})
+        answer = handler(request)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    return httpx.MockTransport(handle)
 
 
 def emitted(out: Emitter) -> Samples:

@@ -47,17 +47,17 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter
+from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
 from exporter.validation import Duration, parse_duration
 from exporter.values import parse_iso_timestamp
 
 log = logging.getLogger(__name__)
 
-AQL = "/artifactory/api/search/aql"
-REPOSITORIES = "/artifactory/api/repositories"
-
 F = Declarations("activity")
+AQL = F.endpoint("/artifactory/api/search/aql", Permission.USER)
+REPOSITORIES = F.endpoint("/artifactory/api/repositories", Permission.ANONYMOUS)
+
 CREATED = F.counter("jfrog_artifacts_created",
                     "Files created in the repository, each counted once, from AQL over the time since the previous "
                     "run (counting starts when the exporter starts).", "repo")

@@ -37,25 +37,26 @@ from pydantic import Field
 
 from exporter.client import ApiResult, JfrogClient
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter
+from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
-from exporter.values import parse_count, safe_url
+from exporter.values import listed, parse_count, safe_url
 
 log = logging.getLogger(__name__)
 
-REPOSITORIES = "/artifactory/api/repositories"
-INCONSISTENT = "/artifactory/api/federation/inconsistentRepos"
-FAILED_TASKS = "/artifactory/api/federation/binaries/failures/list"
+F = Declarations("federation")
+REPOSITORIES = F.endpoint("/artifactory/api/repositories", Permission.ANONYMOUS)
+INCONSISTENT = F.endpoint("/artifactory/api/federation/inconsistentRepos", Permission.ADMIN)
+FAILED_TASKS = F.endpoint("/artifactory/api/federation/binaries/failures/list", Permission.ADMIN)
 # RTFS
-STATE_SUMMARY = "/artifactory/api/federation/status/stateSummary"
-STATE_LIST = "/artifactory/api/federation/status/stateList"
-CONNECTION_STATES = "/artifactory/api/federation/status/connectionStates/{repo}"
+STATE_SUMMARY = F.endpoint("/artifactory/api/federation/status/stateSummary", Permission.ADMIN)
+STATE_LIST = F.endpoint("/artifactory/api/federation/status/stateList", Permission.ADMIN)
+CONNECTION_STATES = F.endpoint("/artifactory/api/federation/status/connectionStates/{repo}", Permission.ADMIN)
 # legacy
-MIRRORS_LAG = "/artifactory/api/federation/status/mirrorsLag"
-UNAVAILABLE_MIRRORS = "/artifactory/api/federation/status/unavailableMirrors"
-FEDERATION_STATE = "/artifactory/api/federation/state"
-LEGACY_REPO_STATUS_V2 = "/artifactory/api/v2/federation/status/repo/{repo}"
-LEGACY_REPO_STATUS_V1 = "/artifactory/api/federation/status/repo/{repo}"
+MIRRORS_LAG = F.endpoint("/artifactory/api/federation/status/mirrorsLag", Permission.ADMIN)
+UNAVAILABLE_MIRRORS = F.endpoint("/artifactory/api/federation/status/unavailableMirrors", Permission.ADMIN)
+FEDERATION_STATE = F.endpoint("/artifactory/api/federation/state", Permission.ADMIN)
+LEGACY_REPO_STATUS_V2 = F.endpoint("/artifactory/api/v2/federation/status/repo/{repo}", Permission.ADMIN)
+LEGACY_REPO_STATUS_V1 = F.endpoint("/artifactory/api/federation/status/repo/{repo}", Permission.ADMIN)
 
 RTFS = "rtfs"
 LEGACY = "legacy"
@@ -70,7 +71,6 @@ SUMMARY_STATES = ("HEALTHY", "NOT_AVAILABLE", "DELAYED", "PENDING_FS", "FULL_SYN
 
 ADMIN_NEEDED = "requires an admin user (federation monitoring is admin-only; Artifactory answered 403)"
 
-F = Declarations("federation")
 SERVICE_INFO = F.info("jfrog_federation_service_info",
                       "Which federation service answers on the JPD (mode: rtfs or legacy).", "mode")
 FEDERATIONS = F.gauge("jfrog_federation_federations",
@@ -643,7 +643,7 @@ def parse_unavailable_mirrors(body: object) -> list[Member]:
     return [
         Member(str(e.get("localRepoKey") or ""), str(e.get("remoteRepoKey") or ""), safe_url(e.get("remoteUrl")),
                member_state(e.get("status")))
-        for e in _objects(_list(body, "unavailableMirrors"), "unavailableMirrors")
+        for e in _objects(listed(body, "unavailableMirrors", "unavailableMirrors"), "unavailableMirrors")
     ]
 
 

@@ -6,20 +6,20 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.client import ApiResult
+from exporter.client import PING, ApiResult
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations
+from exporter.families import Declarations, Permission
 from exporter.outcomes import Outcome
-from exporter.values import parse_license_date
-
-PING = "/artifactory/api/system/ping"
-READINESS = "/artifactory/api/v1/system/readiness"
-ROUTER_HEALTH = "/router/api/v1/system/health"
-VERSION = "/artifactory/api/system/version"
-LICENSES = "/artifactory/api/system/licenses"
-LICENSE = "/artifactory/api/system/license"
+from exporter.values import listed, parse_license_date
 
 F = Declarations("health")
+F.endpoint(PING, Permission.ANONYMOUS)
+READINESS = F.endpoint("/artifactory/api/v1/system/readiness", Permission.ANONYMOUS)
+ROUTER_HEALTH = F.endpoint("/router/api/v1/system/health", Permission.NONE)
+VERSION = F.endpoint("/artifactory/api/system/version", Permission.ANONYMOUS)
+LICENSES = F.endpoint("/artifactory/api/system/licenses", Permission.ADMIN)
+LICENSE = F.endpoint("/artifactory/api/system/license", Permission.ADMIN)
+
 UP = F.gauge("jfrog_up", "1 if /artifactory/api/system/ping answered OK (polled in the background).")
 READY = F.gauge("jfrog_ready", "1 if /artifactory/api/v1/system/readiness answered OK.")
 ROUTER_SERVICE = F.gauge("jfrog_router_service_healthy",
@@ -50,35 +50,34 @@ class HealthCollector(Collector[CollectorSettings]):
         self._license_endpoint = LICENSES
 
     async def collect(self, run: Run) -> None:
-        await asyncio.gather(
-            run.part(PING, self._ping),
-            run.part(READINESS, self._readiness),
-            run.part(ROUTER_HEALTH, self._router),
-            run.part(VERSION, self._version),
-            run.part(self._license_endpoint, self._licenses),
-        )
+        probes = [run.part(PING, self._ping), run.part(READINESS, self._readiness),
+                  run.part(ROUTER_HEALTH, self._router)]
+        if self.target.auth.kind == "anonymous":
+            await asyncio.gather(*probes)  # without credentials, the probes are all there is to read
+            return
+        await asyncio.gather(*probes, run.part(VERSION, self._version),
+                             run.part(self._license_endpoint, self._licenses))
 
     @staticmethod
     async def _ping(part: Part) -> None:
-        # Artifactory 7 answers ping without credentials (and with rejected ones): sent without them, a
-        # rejected token cannot make the JPD look down. Older servers and some proxies want them anyway.
-        result = await part.get(expect="text", anonymous=True)
-        if result.outcome is Outcome.UNAUTHORIZED:
-            result = await part.get(expect="text")
+        # Without credentials first: a rejected token cannot make the JPD look down. A URL that leads
+        # elsewhere is misconfigured, and says nothing about the JPD either.
+        result = await part.client.ping()
         part.out.gauge(UP, result.ok and parse_ping(result.body))
         part.current_on_failure = result.outcome in _JPD_FAULTS
         result.require()
 
     @staticmethod
     async def _readiness(part: Part) -> None:
-        result = await part.get(accept=frozenset({200, 503}))
-        part.out.gauge(READY, result.ok and result.status == 200 and parse_readiness(result.body))
+        result = await part.client.probe(READINESS, accept=frozenset({200, 503}))
+        if result.ok or result.outcome in _JPD_FAULTS:  # a JPD before the endpoint existed has no readiness to tell
+            part.out.gauge(READY, result.ok and result.status == 200 and parse_readiness(result.body))
         part.current_on_failure = result.outcome in _JPD_FAULTS
         result.require()
 
     @staticmethod
     async def _router(part: Part) -> None:
-        result = await part.get(accept=frozenset({200, 503}))
+        result = await part.client.probe(ROUTER_HEALTH, accept=frozenset({200, 503}))
         part.out.touch(ROUTER_SERVICE)
         for svc in parse_result(parse_router_health, result):
             part.out.gauge(ROUTER_SERVICE, svc.healthy, node_id=svc.node_id, service_id=svc.service_id)
@@ -162,7 +161,8 @@ def parse_licenses(body: object) -> list[License]:
     Several unassigned HA licenses share the same labels: keep the earliest
     expiry, the one that matters first.
     """
-    entries = body if isinstance(body, list) else [body]
+    wrapped = isinstance(body, list) or (isinstance(body, dict) and "licenses" in body)
+    entries = listed(body, "licenses", "licenses") if wrapped else [body]
     by_labels: dict[tuple[str, str, str], License] = {}
     for entry in entries:
         if not isinstance(entry, dict):

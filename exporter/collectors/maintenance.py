@@ -19,19 +19,20 @@ from typing import Any
 
 from exporter.client import ApiResult, one_line
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter
+from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome
 from exporter.values import is_unavailable, lower_or_empty, parse_count, parse_iso_timestamp
 
 log = logging.getLogger(__name__)
 
-PRUNE_STATUS = "/artifactory/api/system/storage/prune/status"
-PACKAGE_POLICIES = "/artifactory/api/cleanup/packages/policies"
-BUNDLE_POLICIES = "/artifactory/api/cleanup/bundles/policies"
-BUNDLE_POLICY = "/artifactory/api/cleanup/bundles/policies/{policy}"
-TASKS = "/artifactory/api/tasks"
-ARCHIVE_EXECUTIONS = "/artifactory/api/retention/archive/executions"
-RETENTION_ENABLED = "/artifactory/api/v1/bundle/retention/config/enable"
+F = Declarations("maintenance")
+PRUNE_STATUS = F.endpoint("/artifactory/api/system/storage/prune/status", Permission.ADMIN)
+PACKAGE_POLICIES = F.endpoint("/artifactory/api/cleanup/packages/policies", Permission.ADMIN)
+BUNDLE_POLICIES = F.endpoint("/artifactory/api/cleanup/bundles/policies", Permission.ADMIN)
+BUNDLE_POLICY = F.endpoint("/artifactory/api/cleanup/bundles/policies/{policy}", Permission.ADMIN)
+TASKS = F.endpoint("/artifactory/api/tasks", Permission.ADMIN)
+ARCHIVE_EXECUTIONS = F.endpoint("/artifactory/api/retention/archive/executions", Permission.ADMIN)
+RETENTION_ENABLED = F.endpoint("/artifactory/api/v1/bundle/retention/config/enable", Permission.ADMIN)
 
 #: PUD states documented in 2.3.3.2, plus never_run for the 412 "No Prune task found" answer
 PUD_STATES = ("never_run", "running", "stopped", "finished", "error")
@@ -40,7 +41,6 @@ TASK_STATES = ("scheduled", "running", "stopped", "cancelled")
 #: archive policy run states documented in 2.6.17 (lastRunStatus)
 ARCHIVE_STATES = ("pending", "in_progress", "in_progress_with_errors", "complete", "complete_with_errors", "failed")
 
-F = Declarations("maintenance")
 PUD_STATUS = F.state_set("jfrog_pud_status",
                          "State of the Pruning Unreferenced Data (PUD) process; never_run until it first ran.",
                          PUD_STATES)

@@ -33,15 +33,16 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run
-from exporter.families import REGISTRY, Declarations, Emitter
+from exporter.families import REGISTRY, Declarations, Emitter, Permission
 from exporter.openmetrics_parser import Body, Family, parse_body, to_metrics
 from exporter.outcomes import CollectionError, Outcome
 from exporter.validation import check_patterns
 
 log = logging.getLogger(__name__)
 
-ARTIFACTORY_METRICS = "/artifactory/api/v1/metrics"
-RTFS_METRICS = "/rtfs/api/v1/metrics"
+F = Declarations("openmetrics")
+ARTIFACTORY_METRICS = F.endpoint("/artifactory/api/v1/metrics", Permission.ADMIN)
+RTFS_METRICS = F.endpoint("/rtfs/api/v1/metrics", Permission.ADMIN)
 
 #: every service that publishes metrics, in the order their bodies claim names and fill max_series
 SERVICES = {"artifactory": ARTIFACTORY_METRICS, "rtfs": RTFS_METRICS}
@@ -56,7 +57,6 @@ DROP_REASONS = ("unparseable", "duplicate", "filtered", "series_limit", "reserve
 #: service, so an Artifactory series can never take the labels of an RTFS one)
 ADDED_LABELS = frozenset({"target", "service"})
 
-F = Declarations("openmetrics")
 ENABLED = F.gauge("jfrog_openmetrics_enabled",
                   "1 if the service published metrics; 0 if it answered an empty body (metrics disabled on the JPD) "
                   "or does not have the endpoint.", "service")

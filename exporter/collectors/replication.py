@@ -19,16 +19,17 @@ from pydantic import Field
 
 from exporter.client import ApiResult
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter
+from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome
 from exporter.values import parse_iso_timestamp, safe_url
 
 log = logging.getLogger(__name__)
 
-ALL_CONFIGS = "/artifactory/api/replications"
-REPO_CONFIG = "/artifactory/api/replications/{repo}"
-REPO_STATUS = "/artifactory/api/replication/{repo}"
-SYSTEM = "/artifactory/api/system/replications"
+F = Declarations("replication")
+ALL_CONFIGS = F.endpoint("/artifactory/api/replications", Permission.ADMIN)
+REPO_CONFIG = F.endpoint("/artifactory/api/replications/{repo}", Permission.ADMIN)
+REPO_STATUS = F.endpoint("/artifactory/api/replication/{repo}", Permission.READ)
+SYSTEM = F.endpoint("/artifactory/api/system/replications", Permission.ADMIN)
 
 #: jfrog_replication_status / jfrog_replication_target_status, as the metric contract lists them
 STATES = ("never_run", "incomplete", "error", "warn", "ok", "inconsistent")
@@ -37,7 +38,6 @@ ADMIN_NEEDED = "requires an admin user (Artifactory answers 403 to other users)"
 READ_NEEDED = "requires read permission on each replicated repository"
 PRO_NEEDED = "replication needs Artifactory Pro"
 
-F = Declarations("replication")
 BLOCKED = F.gauge("jfrog_replication_blocked",
                   "1 if the JPD blocks all replications in this direction (push, pull).", "direction")
 _CONFIG = ("repo", "remote_url")

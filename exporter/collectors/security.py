@@ -20,15 +20,16 @@ from typing import Any, TypeVar
 from pydantic import Field
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter
+from exporter.families import Declarations, Emitter, Permission
 from exporter.values import is_unavailable, lower_or_empty, parse_count, parse_iso_timestamp
 
 log = logging.getLogger(__name__)
 
-USERS = "/access/api/v2/users"
-GROUPS = "/access/api/v2/groups"
-CERTIFICATES = "/artifactory/api/system/security/certificates"
-TOKENS = "/access/api/v1/tokens"
+F = Declarations("security")
+USERS = F.endpoint("/access/api/v2/users", Permission.ADMIN)
+GROUPS = F.endpoint("/access/api/v2/groups", Permission.ADMIN)
+CERTIFICATES = F.endpoint("/artifactory/api/system/security/certificates", Permission.ADMIN)
+TOKENS = F.endpoint("/access/api/v1/tokens", Permission.USER)
 
 DAY = 86400.0
 #: documented values of a user's status (4.4.2.1); every one is reported per realm, 0 when none
@@ -38,7 +39,6 @@ EXPIRY_BUCKETS = ("expired", "lt_7d", "7d_to_30d", "gt_30d", "never")
 # The Access API documents 201 as its success code even for reads; real servers answer 200.
 _OK = frozenset({200, 201})
 
-F = Declarations("security")
 USERS_COUNT = F.gauge("jfrog_users",
                       "Users by realm and status (GET /access/api/v2/users, polled in the background).",
                       "realm", "status")

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter
+from exporter.families import Declarations, Emitter, Permission
 from exporter.values import lower_or_empty, parse_count, parse_percent_ratio, parse_size, safe_url
 
-STORAGEINFO = "/artifactory/api/storageinfo"
-
 F = Declarations("storage")
+STORAGEINFO = F.endpoint("/artifactory/api/storageinfo", Permission.ADMIN)
+
 BINARIES = F.gauge("jfrog_storage_binaries", "Number of binaries in the filestore (deduplicated).")
 BINARIES_SIZE = F.gauge("jfrog_storage_binaries_size_bytes", "Size of the binaries in the filestore.")
 ARTIFACTS = F.gauge("jfrog_storage_artifacts", "Number of artifacts (files in repositories).")

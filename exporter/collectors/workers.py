@@ -31,16 +31,17 @@ from pydantic import Field
 
 from exporter.client import ApiResult, one_line
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result, run_bounded
-from exporter.families import DURATION_BUCKETS, Declarations, Emitter, Histogram
+from exporter.families import DURATION_BUCKETS, Declarations, Emitter, Histogram, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
 from exporter.validation import Duration
 from exporter.values import parse_count
 
 log = logging.getLogger(__name__)
 
-WORKERS = "/worker/api/v1/workers"
-HISTORY = "/worker/api/v1/execution_history"
-EXECUTE = "/worker/api/v1/execute/{worker}"
+F = Declarations("workers")
+WORKERS = F.endpoint("/worker/api/v1/workers", Permission.ADMIN)
+HISTORY = F.endpoint("/worker/api/v1/execution_history", Permission.ADMIN)
+EXECUTE = F.endpoint("/worker/api/v1/execute/{worker}", Permission.ADMIN)
 
 #: statuses every worker's counter shows from the start (so rate() sees the first increase)
 BASE_STATUSES = ("success", "fail")
@@ -55,7 +56,6 @@ _ID_FIELDS = ("id", "historyEntryId", "executionId", "entryId", "traceId")
 #: ids remembered per worker at most, whatever the history looks like
 MAX_SEEN = 10_000
 
-F = Declarations("workers")
 ENABLED = F.gauge("jfrog_worker_enabled", "1 if the worker is enabled (action: the event it is hooked on).",
                   "worker", "action")
 EXECUTIONS = F.counter("jfrog_worker_executions", "Worker executions by status, each history entry counted once "

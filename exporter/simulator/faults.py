@@ -36,6 +36,7 @@ KINDS = (
     "plain_text",  # a plain-text refusal where JSON is expected
     "empty",  # 200 with an empty body
     "huge",  # a 50 MB body
+    "answer",  # a given status, body and content type: a recorded answer of a real JPD
 )
 
 
@@ -49,6 +50,10 @@ class Fault:
     seconds: float = 30.0
     #: for huge
     size: int = 50 * 1024 * 1024
+    #: for answer
+    status: int = 200
+    body: str = ""
+    content_type: str = "application/json"
 
     def matches(self, path: str) -> bool:
         return fnmatch.fnmatchcase(path, self.route)
@@ -65,6 +70,9 @@ class Fault:
             times=int(times) if times is not None else None,
             seconds=float(data.get("seconds", 30.0)),
             size=int(data.get("size", 50 * 1024 * 1024)),
+            status=int(data.get("status", 200)),
+            body=str(data.get("body", "")),
+            content_type=str(data.get("content_type", "application/json")),
         )
 
     @classmethod
@@ -106,6 +114,8 @@ async def apply(fault: Fault, request: web.Request, handler: Handler) -> web.Str
     canned = _CANNED.get(fault.kind)
     if canned is not None:
         return canned()
+    if fault.kind == "answer":
+        return web.Response(status=fault.status, body=fault.body.encode(), headers={"Content-Type": fault.content_type})
     if fault.kind == "timeout":
         await asyncio.sleep(fault.seconds)
         return await handler(request)
@@ -153,5 +163,5 @@ async def _huge(request: web.Request, size: int) -> web.StreamResponse:
 
 def random_fault(rng: random.Random, route: str = "*") -> Fault:
     """A random fault kind for soak tests (short timeouts so soaks stay bounded)."""
-    kind = rng.choice(KINDS)
+    kind = rng.choice([k for k in KINDS if k != "answer"])
     return Fault(route=route, kind=kind, times=1, seconds=rng.uniform(0.1, 3.0), size=8 * 1024 * 1024)

@@ -102,4 +102,4 @@ async def test_non_admin_token_is_forbidden(sim, collect_once) -> None:
     url, _ = await sim.start("healthy")
     samples, engine = await collect_once([make_target(url, token="simulator-reader-token")], only=["storage"])
     assert value(samples, "jfrog_exporter_collector_runs_total", collector="storage", outcome="forbidden") == 1
-    assert "permission" in engine.store.run("sim", "storage").reason
+    assert "this endpoint needs an admin user" in engine.store.run("sim", "storage").reason

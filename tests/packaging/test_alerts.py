@@ -212,6 +212,8 @@ class Situation:
     share: str | None = None  # use the simulator of another situation
     optional: tuple[str, ...] = ()  # also run where registered
     simulator_args: tuple[str, ...] = ()  # more arguments of `jfrog-exporter simulate`
+    path: str = ""  # appended to the simulator's URL in the exporter's configuration
+    token_env: str = "SIM_TOKEN"  # the variable the exporter reads its token from
 
 
 #: target name -> what it is; the target is named after its situation
@@ -225,6 +227,10 @@ SITUATIONS: dict[str, Situation] = {
     "down": Situation(None, ("health", "storage")),
     # Its simulator is stopped once the exporter has collected from it.
     "stale": Situation("healthy", ("health", "storage")),
+    # A URL under a path where no JFrog Platform answers.
+    "misconfigured": Situation("healthy", ("health", "storage"), share="healthy", path="/jfrog"),
+    # The JPD is fine; the exporter's token is not.
+    "rejected": Situation("healthy", ("health", "storage"), share="healthy", token_env="REVOKED_TOKEN"),
     # Starts healthy and becomes degraded (96 % full) once Prometheus has scraped it: the filestore fills up.
     "filling": Situation("healthy", ("health", "storage")),
     # The exporter reads this JPD with a JWT that expires in two days. The healthy scenario's security data has
@@ -270,6 +276,8 @@ FIRES: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
     ("JfrogExporterCollectorFailing", "warning"): ("down", {"collector": "health"}),
     ("JfrogExporterCollectorDataStale", "warning"): ("stale", {"collector": "health"}),
     ("JfrogExporterTokenExpiring", "critical"): ("token", {}),
+    ("JfrogExporterMisconfigured", "critical"): ("misconfigured", {}),
+    ("JfrogExporterCredentialsRejected", "critical"): ("rejected", {}),
     ("JfrogDown", "critical"): ("down", {}),
     ("JfrogNotReady", "critical"): ("degraded", {}),
     ("JfrogRouterServiceUnhealthy", "warning"): ("degraded", {"node_id": "art1", "service_id": "jffe@01h00nodeart1"}),
@@ -310,6 +318,9 @@ NOT_SIMULATED = {
 #: (alert, severity, situation): quiet there although the situation has the alert's data; the healthy JPD
 #: raises no alert at all (test_healthy_jpd_raises_no_alert)
 QUIET: tuple[tuple[str, str, str], ...] = (
+    # A rejected token is the exporter's fault: the JPD answers its probes and is not reported down.
+    ("JfrogDown", "critical", "rejected"),
+    ("JfrogNotReady", "critical", "rejected"),
     # Certificates valid for 90 and 200 days and one expired 30 days ago: an expired one is not "expiring".
     ("JfrogCertificateExpiring", "warning", "token"),
     ("JfrogCertificateExpiring", "critical", "token"),
@@ -343,7 +354,7 @@ def _config(urls: dict[str, str]) -> str:
         spec = SITUATIONS[name]
         interval = "1s" if name == "stale" else INTERVAL
         lines += [f"  - name: {name}", f"    url: {url}",
-                  f"    auth: {{token_env: {'JWT_TOKEN' if name == 'token' else 'SIM_TOKEN'}}}",
+                  f"    auth: {{token_env: {'JWT_TOKEN' if name == 'token' else spec.token_env}}}",
                   "    timeout: 2s", "    retries: 0", "    collectors:"]
         for collector in COLLECTORS:
             enabled = collector in spec.collectors or collector in spec.optional
@@ -378,7 +389,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 urls[name] = f"http://127.0.0.1:{free_port()}"
                 continue
             if spec.share:
-                urls[name] = sims[spec.share].url
+                urls[name] = sims[spec.share].url + spec.path
                 continue
             extra = ("--token", jwt) if name == "token" else ()
             sims[name] = stack.enter_context(simulator(tmp, spec.scenario, *spec.simulator_args, *extra))
@@ -386,7 +397,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         config = tmp / "exporter.yaml"
         config.write_text(_config(urls))
         exp = stack.enter_context(exporter(tmp, "--config", str(config),
-                                           env={"SIM_TOKEN": "simulator-token", "JWT_TOKEN": jwt}))
+                                           env={"SIM_TOKEN": "simulator-token", "JWT_TOKEN": jwt,
+                                                "REVOKED_TOKEN": "revoked"}))
         if "stale" in sims:
             sims["stale"].stop()
         # A second scrape URL of the same job where nothing listens: an exporter that is down.

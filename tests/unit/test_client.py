@@ -1,140 +1,150 @@
-"""Every outcome the client can classify, against a small misbehaving server on loopback."""
+"""Every outcome the client can classify, one answer at a time, through httpx's MockTransport."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
 
-from aiohttp import web
+import httpx
+import pytest
 
 from exporter.client import JfrogClient
 from exporter.outcomes import Outcome
 from tests.conftest import make_target
+from tests.support import jfrog_platform
 
 HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
-
-class Flaky:
-    def __init__(self) -> None:
-        self.calls: dict[str, int] = {}
-
-    def count(self, name: str) -> int:
-        self.calls[name] = self.calls.get(name, 0) + 1
-        return self.calls[name]
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
-async def start_server(flaky: Flaky) -> tuple[web.AppRunner, str]:
-    async def ok(_: web.Request) -> web.Response:
-        return web.json_response({"fine": True})
-
-    async def html(_: web.Request) -> web.Response:
-        return web.Response(status=502, text=HTML_PAGE, content_type="text/html")
-
-    async def html_200(_: web.Request) -> web.Response:
-        return web.Response(text=HTML_PAGE, content_type="text/html")
-
-    async def plain(_: web.Request) -> web.Response:
-        return web.Response(text="RTFS is enabled therefore get unavailable mirrors is not allowed")
-
-    async def truncated(_: web.Request) -> web.Response:
-        return web.Response(text='{"status": "ok", "lastCom', content_type="application/json")
-
-    async def empty(_: web.Request) -> web.Response:
-        return web.Response(text="", content_type="application/json")
-
-    async def errors(request: web.Request) -> web.Response:
-        status = int(request.match_info["status"])
-        return web.json_response({"errors": [{"status": status, "message": f"message {status}"}]}, status=status)
-
-    async def busy_then_ok(_: web.Request) -> web.Response:
-        if flaky.count("busy") == 1:
-            return web.Response(status=503, text="busy", headers={"Retry-After": "0.2"})
-        return web.json_response({"after": "retry"})
-
-    async def always_429(_: web.Request) -> web.Response:
-        flaky.count("429")
-        return web.Response(status=429, text="slow down", headers={"Retry-After": "0"})
-
-    async def slow(_: web.Request) -> web.Response:
-        await asyncio.sleep(2)
-        return web.json_response({})
-
-    async def huge(_: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(_)
-        chunk = b"[" + b"1," * 50_000
-        for _i in range(100):  # 10 MB without a Content-Length
-            await response.write(chunk)
-        return response
-
-    app = web.Application()
-    for path, handler in [
-        ("/ok", ok), ("/html", html), ("/html200", html_200), ("/plain", plain), ("/truncated", truncated),
-        ("/empty", empty), ("/errors/{status}", errors), ("/busy", busy_then_ok), ("/429", always_429),
-        ("/slow", slow), ("/huge", huge),
-    ]:
-        app.router.add_get(path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+def jfrog_error(status: int) -> httpx.Response:
+    return httpx.Response(status, json={"errors": [{"status": status, "message": f"message {status}"}]})
 
 
-async def test_outcomes() -> None:
-    flaky = Flaky()
-    runner, url = await start_server(flaky)
-    client = JfrogClient(make_target(url, timeout="0.5s", max_response_bytes=1024 * 1024, retries=2))
+def client_for(handler: Handler, **settings: object) -> JfrogClient:
+    target = make_target("http://jpd.example", **{"timeout": "0.5s", "max_response_bytes": 1024 * 1024,
+                                                   "retries": 2, **settings})
+    return JfrogClient(target, transport=jfrog_platform(handler))
+
+
+async def get_once(response: httpx.Response, **kwargs: object) -> tuple[Outcome, str, object]:
+    client = client_for(lambda request: response, retries=0)
     try:
-        ok = await client.get("/ok")
-        assert ok.outcome is Outcome.SUCCESS and ok.body == {"fine": True}
-
-        html = await client.get("/html")
-        assert html.outcome is Outcome.ERROR
-        assert "HTML page (502 Bad Gateway)" in html.reason
-
-        html_200 = await client.get("/html200")
-        assert html_200.outcome is Outcome.BAD_RESPONSE
-        assert html_200.reason.startswith("expected JSON, got an HTML page")
-
-        plain = await client.get("/plain")
-        assert plain.outcome is Outcome.BAD_RESPONSE
-        assert "RTFS is enabled" in plain.reason and "RTFS is enabled" in plain.body
-
-        truncated = await client.get("/truncated")
-        assert truncated.outcome is Outcome.BAD_RESPONSE and "malformed JSON" in truncated.reason
-
-        empty = await client.get("/empty")
-        assert empty.outcome is Outcome.BAD_RESPONSE and "empty body" in empty.reason
-
-        for status, outcome in [(401, Outcome.UNAUTHORIZED), (403, Outcome.FORBIDDEN), (404, Outcome.UNSUPPORTED),
-                                (405, Outcome.UNSUPPORTED), (501, Outcome.UNSUPPORTED), (412, Outcome.ERROR)]:
-            result = await client.get("/errors/{status}", path={"status": str(status)})
-            assert result.outcome is outcome, status
-            assert f"HTTP {status}: message {status}" in result.reason
-
-        started = time.monotonic()
-        busy = await client.get("/busy")
-        assert busy.outcome is Outcome.SUCCESS and busy.body == {"after": "retry"}
-        assert time.monotonic() - started >= 0.2  # Retry-After honoured
-
-        limited = await client.get("/429")
-        assert limited.outcome is Outcome.ERROR and flaky.calls["429"] == 3  # 1 + 2 retries
-
-        slow = await client.get("/slow")
-        assert slow.outcome is Outcome.TIMEOUT and "0.5s" in slow.reason
-
-        huge = await client.get("/huge")
-        assert huge.outcome is Outcome.BAD_RESPONSE and "larger than 1048576 bytes" in huge.reason
-
-        # Route templates label the self-metrics, never the filled-in path.
-        assert ("/errors/{status}", "404") in client.stats.counts
-        assert ("/busy", "503") in client.stats.counts and ("/busy", "200") in client.stats.counts
-        assert client.stats.counts[("/slow", "timeout")] == 1
+        result = await client.get("/api/thing", **kwargs)  # type: ignore[arg-type]
     finally:
         await client.aclose()
-        await runner.cleanup()
+    return result.outcome, result.reason, result.body
+
+
+@pytest.mark.parametrize(("response", "outcome", "reason"), [
+    (httpx.Response(200, json={"fine": True}), Outcome.SUCCESS, ""),
+    (httpx.Response(502, text=HTML_PAGE, headers={"Content-Type": "text/html"}), Outcome.ERROR,
+     "HTTP 502: HTML page (502 Bad Gateway)"),
+    (httpx.Response(200, text=HTML_PAGE, headers={"Content-Type": "text/html"}), Outcome.BAD_RESPONSE,
+     "expected JSON, got an HTML page"),
+    (httpx.Response(200, text="RTFS is enabled therefore get unavailable mirrors is not allowed"),
+     Outcome.BAD_RESPONSE, "expected JSON, got text: 'RTFS is enabled"),
+    (httpx.Response(200, text='{"status": "ok", "lastCom'), Outcome.BAD_RESPONSE, "expected JSON, got malformed JSON"),
+    (httpx.Response(200, text=""), Outcome.BAD_RESPONSE, "expected JSON, got an empty body"),
+    (jfrog_error(401), Outcome.UNAUTHORIZED, "HTTP 401: message 401 (check the configured credentials)"),
+    (jfrog_error(403), Outcome.FORBIDDEN, "HTTP 403: message 403 (the credentials lack the permission"),
+    (jfrog_error(404), Outcome.UNSUPPORTED, "HTTP 404: message 404"),
+    (jfrog_error(405), Outcome.UNSUPPORTED, "HTTP 405: message 405"),
+    (jfrog_error(501), Outcome.UNSUPPORTED, "HTTP 501: message 501"),
+    (jfrog_error(412), Outcome.ERROR, "HTTP 412: message 412"),
+], ids=["json", "html-502", "html-200", "plain-text", "truncated", "empty", "401", "403", "404", "405", "501",
+        "412"])
+async def test_each_answer_has_one_outcome_and_a_one_line_reason(response: httpx.Response, outcome: Outcome,
+                                                                  reason: str) -> None:
+    got, why, body = await get_once(response)
+    assert got is outcome
+    assert why.startswith(reason) if reason else why == ""
+    assert "\n" not in why
+    if outcome is Outcome.SUCCESS:
+        assert body == {"fine": True}
+
+
+async def test_retry_after_is_honoured_then_the_answer_used() -> None:
+    calls: list[float] = []
+
+    def busy_then_ok(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(503, text="busy", headers={"Retry-After": "0.2"})
+        return httpx.Response(200, json={"after": "retry"})
+
+    client = client_for(busy_then_ok)
+    result = await client.get("/api/busy")
+    await client.aclose()
+    assert result.outcome is Outcome.SUCCESS and result.body == {"after": "retry"}
+    assert calls[1] - calls[0] >= 0.2
+    assert client.stats.counts == {("/api/busy", "503"): 1, ("/api/busy", "200"): 1}
+
+
+async def test_throttling_is_retried_up_to_the_limit() -> None:
+    calls: list[int] = []
+
+    def always_429(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(429, text="slow down", headers={"Retry-After": "0"})
+
+    client = client_for(always_429)
+    result = await client.get("/api/limited")
+    await client.aclose()
+    assert result.outcome is Outcome.ERROR and len(calls) == 3  # 1 + 2 retries
+
+
+async def test_a_timeout_names_the_configured_limit() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client = client_for(slow)
+    result = await client.get("/api/slow")
+    await client.aclose()
+    assert result.outcome is Outcome.TIMEOUT and "no answer within 0.5s (ReadTimeout)" in result.reason
+    assert client.stats.counts[("/api/slow", "timeout")] == 1  # timeouts are not retried
+
+
+async def test_a_body_over_the_cap_is_refused_without_reading_it_all() -> None:
+    sent: list[int] = []
+
+    async def ten_megabytes() -> AsyncIterator[bytes]:
+        chunk = b"[" + b"1," * 50_000
+        for _ in range(100):
+            sent.append(len(chunk))
+            yield chunk
+
+    client = client_for(lambda request: httpx.Response(200, content=ten_megabytes()))
+    result = await client.get("/api/huge")
+    await client.aclose()
+    assert result.outcome is Outcome.BAD_RESPONSE and "larger than 1048576 bytes" in result.reason
+    assert sum(sent) < 2 * 1024 * 1024
+
+
+async def test_route_templates_label_the_self_metrics_never_the_path() -> None:
+    client = client_for(lambda request: jfrog_error(404))
+    result = await client.get("/api/replication/{repo}", path={"repo": "libs/release"})
+    await client.aclose()
+    # Ping proved the URL leads to a JFrog Platform, so the 404 means the edition lacks the endpoint.
+    assert result.outcome is Outcome.UNSUPPORTED
+    assert client.stats.counts == {("/api/replication/{repo}", "404"): 1, ("/artifactory/api/system/ping", "200"): 1}
+
+
+async def test_credentials_are_sent_except_for_anonymous_calls() -> None:
+    seen: list[str | None] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return jfrog_error(401) if request.headers.get("Authorization") else httpx.Response(200, text="OK")
+
+    client = client_for(record)
+    anonymous = await client.get("/api/ping", expect="text", anonymous=True)
+    assert anonymous.outcome is Outcome.SUCCESS and client.credentials_accepted
+    refused = await client.get("/api/version")
+    await client.aclose()
+    assert refused.outcome is Outcome.UNAUTHORIZED and not client.credentials_accepted
+    assert seen[0] is None and seen[1] is not None and seen[1].startswith("Bearer ")
 
 
 async def test_unreachable_is_retried_then_classified() -> None:
@@ -146,3 +156,46 @@ async def test_unreachable_is_retried_then_classified() -> None:
         assert client.stats.counts[("/artifactory/api/system/ping", "unreachable")] == 2
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(("ping", "answered"), [
+    (httpx.Response(404, text="Not Found"), "HTTP 404: Not Found"),
+    (httpx.Response(200, text=HTML_PAGE, headers={"Content-Type": "text/html"}), "an HTML page"),
+    (httpx.Response(200, text="pong"), "'pong' instead of OK"),
+], ids=["404", "html", "text"])
+async def test_a_url_that_leads_elsewhere_is_misconfigured(ping: httpx.Response, answered: str) -> None:
+    def web_server(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/artifactory/api/system/ping"):
+            return httpx.Response(ping.status_code, content=ping.content, headers=ping.headers)
+        return httpx.Response(404, text="<html><title>404 Not Found</title></html>",
+                              headers={"Content-Type": "text/html"})
+
+    target = make_target("http://www.example/app", retries=0)
+    client = JfrogClient(target, transport=httpx.MockTransport(web_server))
+    storage = await client.get("/artifactory/api/storageinfo")
+    pinged = await client.ping()
+    await client.aclose()
+    assert storage.outcome is pinged.outcome is Outcome.MISCONFIGURED
+    assert client.platform is False
+    assert pinged.reason.startswith(f"http://www.example/app/artifactory/api/system/ping answered {answered}: "
+                                    "this URL does not lead to a JFrog Platform")
+    assert storage.reason.startswith("HTTP 404: HTML page (404 Not Found); http://www.example/app/artifactory/")
+
+
+async def test_once_proven_a_platform_stays_one_and_a_proxy_page_is_a_bad_response() -> None:
+    client = client_for(lambda request: httpx.Response(200, text=HTML_PAGE, headers={"Content-Type": "text/html"}))
+    assert (await client.ping()).outcome is Outcome.SUCCESS
+    page = await client.get("/api/thing")
+    await client.aclose()
+    assert client.platform is True
+    assert page.outcome is Outcome.BAD_RESPONSE
+
+
+async def test_a_proven_platform_whose_ping_goes_wrong_is_not_misconfigured() -> None:
+    answers = iter([httpx.Response(200, text="OK"), httpx.Response(200, text="O")])
+    client = JfrogClient(make_target("http://jpd.example", retries=0),
+                         transport=httpx.MockTransport(lambda request: next(answers)))
+    first, second = await client.ping(), await client.ping()
+    await client.aclose()
+    assert first.outcome is second.outcome is Outcome.SUCCESS
+    assert client.platform is True

@@ -17,6 +17,7 @@ async def ping(request: web.Request) -> web.Response:
     return web.Response(text="OK", content_type="text/plain")
 
 
+@public
 async def readiness(request: web.Request) -> web.Response:
     if request.app[STATE].scenario.ready:
         return web.json_response({"code": "OK"})

@@ -52,7 +52,7 @@ from exporter.collectors.federation import (
 from exporter.families import Emitter
 from exporter.outcomes import Outcome
 from tests.conftest import make_target
-from tests.support import REPO
+from tests.support import REPO, jfrog_platform
 
 PAYLOADS = REPO / "tests" / "payloads" / "federation"
 US = "https://art-us.example.com/artifactory"
@@ -385,7 +385,7 @@ def legacy_jpd_without_v2(calls: list[str]) -> httpx.MockTransport:
             return httpx.Response(200, json=answers[request.url.path])
         return httpx.Response(404, json={"errors": [{"status": 404, "message": "Not Found"}]})
 
-    return httpx.MockTransport(handle)
+    return jfrog_platform(handle)
 
 
 async def test_legacy_status_falls_back_to_v1_and_remembers_it() -> None:

@@ -38,7 +38,7 @@ from exporter.collectors.maintenance import (
 from exporter.families import Emitter
 from exporter.outcomes import CollectionError, Outcome
 from tests.conftest import make_target
-from tests.support import REPO, Samples, emitted
+from tests.support import REPO, Samples, emitted, jfrog_platform
 
 PAYLOADS = REPO / "tests" / "payloads" / "maintenance"
 
@@ -381,7 +381,7 @@ def bundles_jpd(detail_status: dict[str, int], in_flight: list[int]) -> httpx.Mo
         return httpx.Response(200, json={"key": key, "cronExp": "0 0 1 * * ?", "durationInMinutes": 10,
                                          "enabled": True})
 
-    return httpx.MockTransport(handler)
+    return jfrog_platform(handler)
 
 
 async def run_bundles(detail_status: dict[str, int]) -> tuple[Run, list[int]]:
