@@ -66,6 +66,19 @@ class SimState:
 STATE = web.AppKey("state", SimState)
 
 
+#: how Artifactory OSS and JCR refuse a Pro feature: 400, not 404 (tests/field/editions.yaml)
+PRO_ONLY = ("This REST API is available only in Artifactory Pro (see: jfrog.com/artifactory/features). If you are "
+            "already running Artifactory Pro please make sure your server is activated with a valid license key.")
+#: how JFrog Cloud refuses the license endpoints (tests/field/editions.yaml)
+CLOUD_NO_LICENSE = ("Artifactory Online does not require license, Please contact support@jfrog.com for further "
+                    "assistance if required.")
+
+
+def edition_refusal(scenario_edition: str) -> web.Response | None:
+    """The answer of a free edition to an endpoint of a Pro feature, if the edition is free."""
+    return jfrog_error(400, PRO_ONLY) if scenario_edition in ("oss", "jcr") else None
+
+
 def jfrog_error(status: int, message: str) -> web.Response:
     """Artifactory's error body: {"errors":[{"status","message"}]}."""
     return web.json_response({"errors": [{"status": status, "message": message}]}, status=status)

@@ -6,9 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator.core import STATE, admin, jfrog_error
+from exporter.simulator.core import STATE, admin, edition_refusal, jfrog_error
 from exporter.simulator.render import iso8601
 from exporter.simulator.replication_data import ReplicatedRepo, ReplicationArea, area
+
+
+def _refused(request: web.Request) -> web.Response | None:
+    return edition_refusal(request.app[STATE].scenario.edition)
 
 
 def _area(request: web.Request) -> ReplicationArea | None:
@@ -61,6 +65,9 @@ def status(repo: ReplicatedRepo) -> dict[str, Any]:
 
 @admin
 async def all_configs(request: web.Request) -> web.Response:
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     data = _area(request)
     if data is None:
         return jfrog_error(404, "File not found.")
@@ -69,6 +76,9 @@ async def all_configs(request: web.Request) -> web.Response:
 
 @admin
 async def repo_config(request: web.Request) -> web.Response:
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     data = _area(request)
     repo = data.find(request.match_info["repo"]) if data else None
     if data is None or repo is None:
@@ -80,6 +90,9 @@ async def repo_config(request: web.Request) -> web.Response:
 
 async def repo_status(request: web.Request) -> web.Response:
     """Needs read permission only (not admin), like the real endpoint."""
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     data = _area(request)
     if data is None:
         return jfrog_error(404, "File not found.")
@@ -94,6 +107,9 @@ async def repo_status(request: web.Request) -> web.Response:
 
 @admin
 async def system_replications(request: web.Request) -> web.Response:
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     data = _area(request)
     if data is None:
         return jfrog_error(404, "File not found.")

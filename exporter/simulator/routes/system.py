@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator.core import STATE, admin, jfrog_error, public
+from exporter.simulator.core import CLOUD_NO_LICENSE, STATE, admin, jfrog_error, public
 from exporter.simulator.render import license_date
 from exporter.simulator.scenarios import License
 
@@ -53,8 +53,11 @@ def _license(lic: License, ha: bool) -> dict[str, Any]:
 @admin
 async def licenses(request: web.Request) -> web.Response:
     scenario = request.app[STATE].scenario
+    if scenario.edition == "cloud":
+        return jfrog_error(400, CLOUD_NO_LICENSE)
     if scenario.ha_licenses is not None:
-        return web.json_response([_license(lic, ha=True) for lic in scenario.ha_licenses])
+        # Real HA servers wrap the list, where the documents show a bare array (tests/field/system.yaml).
+        return web.json_response({"licenses": [_license(lic, ha=True) for lic in scenario.ha_licenses]})
     if scenario.licenses_as_object and scenario.license is not None:
         return web.json_response(_license(scenario.license, ha=False))
     return jfrog_error(404, "File not found.")
