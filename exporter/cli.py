@@ -1,4 +1,4 @@
-"""Command line: serve, once, simulate, demo."""
+"""Command line: serve, once, record, simulate, demo, reference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from exporter.config import (
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.scheduler import CollectionThread, Engine
 from exporter.server import build_app
+from exporter.snapshot import RunRecord
 
 log = logging.getLogger("exporter")
 
@@ -107,6 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "as success), 1 otherwise; 2 for an invalid configuration.")
     _add_target_flags(once)
 
+    record = sub.add_parser(
+        "record", help="record what the JPD answers to one round of the collectors, scrubbed of secrets",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_ENV_HELP,
+        description="Run the enabled collectors (twice, so that those counting from a watermark make every "
+        "call) and write every answer the JPD gave to DIR: recording.json and one file per body. Credentials, "
+        "secrets, user-info in URLs and tokens are removed, user names and e-mails replaced by placeholders. "
+        "Replay it with `simulate --replay DIR`. Exit code 0 when recorded, 1 when no part of the round "
+        "succeeded, 2 for an invalid configuration.")
+    _add_target_flags(record)
+    record.add_argument("--out", required=True, metavar="DIR", help="directory to write the recording to")
+    record.add_argument("--target", metavar="NAME", help="the target to record when --config names several")
+    record.add_argument("--keep-names", action="store_true",
+                        help="keep user names and e-mail addresses (secrets are removed all the same)")
+
     # The simulator is imported only by the commands that run it, never by serve or once.
     simulate = sub.add_parser(
         "simulate", help="run a simulated JPD",
@@ -116,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--scenario", default="healthy",
                           help="data and behaviour to simulate (default healthy; an unknown name lists them)")
+    simulate.add_argument("--replay", metavar="DIR",
+                          help="serve a recording made by `record` instead of a scenario (any credentials accepted)")
     simulate.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT",
                           help="address to serve on (default 127.0.0.1:8081)")
     simulate.add_argument("--token", help="the access token to require (default 'simulator-token')")
@@ -152,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_CONFIG
     try:
-        if args.command in ("serve", "once"):
+        if args.command in ("serve", "once", "record"):
             return _run_exporter_command(args)
         if args.command == "reference":
             from exporter.reference import generate
@@ -193,6 +211,8 @@ def _run_exporter_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "once":
             return asyncio.run(_once(config, args.collector))
+        if args.command == "record":
+            return asyncio.run(_record(config, args))
         return asyncio.run(_serve(config, args.collector))
     except ConfigError as exc:
         print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
@@ -209,16 +229,51 @@ async def _once(config: ExporterConfig, only: list[str] | None) -> int:
     assert payload is not None
     sys.stdout.write(payload.text.decode())
     sys.stdout.flush()
-    failed = [(key, run) for key, run in engine.store.view().items() if run.outcome not in SUCCESSFUL_OUTCOMES]
+    return 1 if _report_failures(engine.store.view().items()) else 0
+
+
+def _report_failures(runs: Iterable[tuple[tuple[str, str], RunRecord]]) -> int:
+    """One line on standard error per failed part: the endpoint to look at and why; returns the failed runs."""
+    failed = [(key, run) for key, run in runs if run.outcome not in SUCCESSFUL_OUTCOMES]
     for (target, collector), run in failed:
-        # One line per failed part: the endpoint to look at and why.
         for part in run.failed_parts or [None]:
             where = f" endpoint={part.endpoint}" if part else ""
             outcome, reason = (part.outcome, part.reason.removeprefix(f"{part.endpoint}: ")) if part else \
                 (run.outcome, run.reason)
             print(f"jfrog-exporter: target={target} collector={collector}{where}: {outcome}: {reason}",
                   file=sys.stderr)
-    return 1 if failed else 0
+    return len(failed)
+
+
+async def _record(config: ExporterConfig, args: argparse.Namespace) -> int:
+    from exporter.recording import RecordingError, record_round, write_recording
+
+    names = [t.name for t in config.targets]
+    if args.target is not None and args.target not in names:
+        raise ConfigError(f"--target: no target named {args.target!r}; configured: {', '.join(names)}")
+    if args.target is None and len(names) > 1:
+        raise ConfigError(f"the configuration names {len(names)} targets ({', '.join(names)}); "
+                          "choose the one to record with --target NAME")
+    target = next(t for t in config.targets if args.target in (None, t.name))
+    recorded = await record_round(target, args.collector)
+    out = Path(args.out)
+    try:
+        written = write_recording(out, recorded, keep_names=args.keep_names)
+    except RecordingError as exc:
+        print(f"jfrog-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _report_failures(((target.name, name), run) for name, run in recorded.runs.items())
+    names_note = "kept (--keep-names)" if args.keep_names else f"{written.renamed} replaced by placeholders"
+    print(f"recorded {written.answers} answers of {target.name} at {target.url} "
+          f"(collectors: {', '.join(recorded.collectors)})\n"
+          f"  index:   {written.index}\n"
+          f"  bodies:  {out / 'bodies'}/ ({written.body_files} files, {written.body_bytes:,} bytes)\n"
+          f"  scrubbed: {written.redacted} secret values redacted; user names and e-mails {names_note}\n"
+          f"replay it with: jfrog-exporter simulate --replay {out}", flush=True)
+    if recorded.failed_entirely:
+        print(f"jfrog-exporter: target={target.name}: no part of the round succeeded", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _wait_for_signal() -> None:
@@ -280,7 +335,32 @@ async def _serve(config: ExporterConfig, only: list[str] | None) -> int:
     return 0
 
 
+async def _replay(args: argparse.Namespace) -> int:
+    from exporter.recording import RecordingError, load_recording
+    from exporter.simulator.faults import Fault
+    from exporter.simulator.replay import ReplayState, start
+
+    host, port = parse_listen(args.listen)
+    try:
+        recording = load_recording(Path(args.replay))
+        injected = [Fault.parse(text) for text in args.fault]
+    except (RecordingError, ValueError) as exc:
+        print(f"jfrog-exporter: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    state = ReplayState(recording, latency_ms=args.latency_ms, faults=injected)
+    runner, bound = await start(state, host, port)
+    print(f"replayed JPD ({len(recording.answers)} answers of {recording.url} recorded {recording.recorded_at}, "
+          f"from {args.replay}) on http://{host}:{bound}", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
 async def _simulate(args: argparse.Namespace) -> int:
+    if args.replay:
+        return await _replay(args)
     from exporter.simulator import scenarios
     from exporter.simulator.app import start
     from exporter.simulator.core import Credentials, SimState

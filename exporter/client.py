@@ -15,7 +15,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,9 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
 _SNIPPET = 120
 _CONNECTIONS_PER_POOL = 2
+
+#: sees each request with the answer the JPD gave and its body as read (``jfrog-exporter record``)
+ExchangeHook = Callable[[httpx.Request, httpx.Response, bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,8 @@ class JfrogClient:
         self.platform: bool | None = None
         #: why the URL is taken for something else than a JFrog Platform
         self.platform_reason = ""
+        #: told about every answer; None outside of ``record``
+        self.recorder: ExchangeHook | None = None
         self._proof = asyncio.Lock()
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
         self._max_bytes = target.max_response_bytes
@@ -320,6 +325,8 @@ class JfrogClient:
                     raw = await self._read_capped(response)
                 finally:
                     await response.aclose()
+                if self.recorder is not None:
+                    self.recorder(request, response, raw)
             except _TooLarge:
                 return self._fail(endpoint, Outcome.BAD_RESPONSE, code,
                                   f"response larger than {self._max_bytes} bytes refused"), None
