@@ -133,7 +133,7 @@ async def run_rounds(url: str) -> tuple[Samples, Engine]:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_a_replay_gives_the_recorded_metrics(sim, replays, tmp_path: Path, scenario: str) -> None:
-    # The large scenario at a tenth of its size: the same shapes, labels and parts.
+    # The large scenario at 300 repositories: the same shapes, labels and parts.
     url, _ = await sim.start(scenario, scale=300 if scenario == "large" else None)
     recorded = await record_round(make_target(url, collectors=EVERYTHING_ON), list(COLLECTORS))
     written = write_recording(tmp_path / "rec", recorded)
