@@ -44,7 +44,8 @@ def _sample_lines(metric: Metric) -> bytes:
             out.append(f"{sample.name}{{{labels}}} {_go_float(sample.value)}\n")
         else:
             out.append(f"{sample.name} {_go_float(sample.value)}\n")
-    return "".join(out).encode()
+    # A lone surrogate ("\udfff" in a JPD's JSON) has no UTF-8 form: it becomes "?" instead of failing the run.
+    return "".join(out).encode("utf-8", "replace")
 
 
 def render_families(families: Iterable[Metric]) -> list[RenderedFamily]:
@@ -78,7 +79,7 @@ def assemble_chunks(groups: Iterable[Iterable[RenderedFamily]], openmetrics: boo
             else:
                 block[1].append(family.samples)
     for first, chunks in blocks.values():
-        yield _header(first, openmetrics).encode()
+        yield _header(first, openmetrics).encode("utf-8", "replace")
         yield from chunks
     if openmetrics:
         yield b"# EOF\n"

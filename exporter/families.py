@@ -11,6 +11,12 @@ A collector part emits through an :class:`Emitter`: it names the declaration
 and the label values, and gets prometheus_client's public family types back.
 A sample whose label names differ from the declaration is refused with
 :class:`LabelMismatch`, so one family can never carry two label sets.
+
+A family also declares which of its labels identify a series (its ``key``,
+by default the first label after ``target``). A sample whose identifying
+label is empty describes nothing anyone could select (an entry the JPD sent
+without its repository key), so the emitter leaves it out and warns once per
+family rather than expose a series that would merge every such entry.
 """
 
 from __future__ import annotations
@@ -85,6 +91,8 @@ class Family:
     owner: str
     #: for state sets: the documented states, in order
     states: tuple[str, ...] = ()
+    #: the labels that identify a series; a sample with any of them empty is left out
+    key: tuple[str, ...] = ()
 
     @property
     def sample_names(self) -> tuple[str, ...]:
@@ -156,7 +164,10 @@ class Declarations:
     """The families of one module; ``owner`` is the collector's name, or "exporter" for self-metrics.
 
     ``target`` is prepended to the label names unless ``per_target=False``
-    (process-wide self-metrics such as the build info).
+    (process-wide self-metrics such as the build info). ``key`` names the
+    labels that identify a series; by default the first declared one, and
+    none for a family without labels. A family whose first label may
+    legitimately be empty declares another, or ``key=()``.
     """
 
     def __init__(self, owner: str, registry: Registry = REGISTRY) -> None:
@@ -164,7 +175,10 @@ class Declarations:
         self._registry = registry
 
     def _add(self, name: str, kind: Kind, help_text: str, labels: Sequence[str], states: Sequence[str] = (),
-             per_target: bool = True) -> Family:
+             per_target: bool = True, key: Sequence[str] | None = None) -> Family:
+        key = tuple(labels[:1]) if key is None else tuple(key)
+        if any(k not in labels for k in key):
+            raise DeclarationError(f"{name}: key {list(key)} names labels it does not declare")
         if "target" in labels:
             raise DeclarationError(f"{name}: 'target' is implied, do not declare it")
         if kind is Kind.COUNTER and name.endswith("_total"):
@@ -174,30 +188,34 @@ class Declarations:
         if kind is Kind.STATE_SET and not states:
             raise DeclarationError(f"{name}: a state set needs its documented states")
         all_labels = (("target",) if per_target else ()) + tuple(labels) + (("status",) if states else ())
-        return self._registry.add(Family(name, kind, help_text, all_labels, self.owner, tuple(states)))
+        return self._registry.add(Family(name, kind, help_text, all_labels, self.owner, tuple(states), key))
 
     def endpoint(self, template: str, needs: Permission) -> str:
         """A route template this module reads; returns the template."""
         return self._registry.add_endpoint(Endpoint(template, needs, self.owner))
 
-    def gauge(self, name: str, help_text: str, *labels: str, per_target: bool = True) -> Family:
-        return self._add(name, Kind.GAUGE, help_text, labels, per_target=per_target)
+    def gauge(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None,
+              per_target: bool = True) -> Family:
+        return self._add(name, Kind.GAUGE, help_text, labels, per_target=per_target, key=key)
 
-    def counter(self, name: str, help_text: str, *labels: str) -> Family:
-        return self._add(name, Kind.COUNTER, help_text, labels)
+    def counter(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None) -> Family:
+        return self._add(name, Kind.COUNTER, help_text, labels, key=key)
 
-    def histogram(self, name: str, help_text: str, *labels: str) -> Family:
-        return self._add(name, Kind.HISTOGRAM, help_text, labels)
+    def histogram(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None) -> Family:
+        return self._add(name, Kind.HISTOGRAM, help_text, labels, key=key)
 
-    def info(self, name: str, help_text: str, *labels: str, per_target: bool = True) -> Family:
-        return self._add(name, Kind.INFO, help_text, labels, per_target=per_target)
+    def info(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None,
+             per_target: bool = True) -> Family:
+        return self._add(name, Kind.INFO, help_text, labels, per_target=per_target, key=key)
 
-    def state_set(self, name: str, help_text: str, states: Sequence[str], *labels: str) -> Family:
-        """Labels exclude ``status``, which holds the state."""
-        return self._add(name, Kind.STATE_SET, help_text, labels, states=states)
+    def state_set(self, name: str, help_text: str, states: Sequence[str], *labels: str,
+                  key: Sequence[str] | None = None) -> Family:
+        """Labels exclude ``status``, which holds the state (and never identifies the series)."""
+        return self._add(name, Kind.STATE_SET, help_text, labels, states=states, key=key)
 
 
 _warned_unknown: set[tuple[str, str]] = set()
+_warned_unidentified: set[str] = set()
 
 
 def _format_bound(bound: float) -> str:
@@ -215,14 +233,22 @@ class Emitter:
         self._families: dict[str, Built] = {}
         self._foreign: list[Metric] = []
 
-    def _values(self, family: Family, labels: Mapping[str, object]) -> list[str]:
+    def _values(self, family: Family, labels: Mapping[str, object]) -> list[str] | None:
+        """The label values in declared order; None when an identifying one is empty: the sample is left out."""
         given = {"target": self.target, **labels} if self.target is not None else dict(labels)
         if given.keys() != set(family.labels):
             missing = sorted(set(family.labels) - given.keys())
             extra = sorted(given.keys() - set(family.labels))
             raise LabelMismatch(f"{family.name}: labels differ from its declaration "
                                 f"(missing {missing}, undeclared {extra})")
-        return ["" if given[k] is None else str(given[k]) for k in family.labels]
+        values = ["" if given[k] is None else str(given[k]) for k in family.labels]
+        for name in family.key:
+            if not values[family.labels.index(name)].strip():
+                if family.name not in _warned_unidentified:
+                    _warned_unidentified.add(family.name)
+                    log.warning("%s: series left out: the JPD sent an entry without %s", family.name, name)
+                return None
+        return values
 
     def _family(self, family: Family) -> Built:
         built: Built | None = self._families.get(family.name)
@@ -248,7 +274,7 @@ class Emitter:
             raise TypeError(f"{family.name} is a {family.kind}, not a gauge")
         values = self._values(family, labels)
         built = self._family(family)
-        if value is not None:
+        if value is not None and values is not None:
             assert not isinstance(built, HistogramMetricFamily)
             built.add_metric(values, float(value))
 
@@ -261,7 +287,8 @@ class Emitter:
         values = self._values(family, labels)
         built = self._family(family)
         assert isinstance(built, CounterMetricFamily)
-        built.add_metric(values, float(value))
+        if values is not None:
+            built.add_metric(values, float(value))
 
     def state(self, family: Family, current: str | None, **labels: object) -> None:
         """One series per documented state, 1 for ``current``.
@@ -271,17 +298,22 @@ class Emitter:
         """
         if family.kind is not Kind.STATE_SET:
             raise TypeError(f"{family.name} is a {family.kind}, not a state set")
+        built = self._family(family)
+        assert isinstance(built, GaugeMetricFamily)
+        values = self._values(family, {**labels, "status": ""})
+        if values is None:
+            return
         if current is not None and current not in family.states:
             key = (family.name, current)
             if key not in _warned_unknown:
                 _warned_unknown.add(key)
                 log.warning('%s: undocumented state %r reported as status="%s"', family.name, current, UNKNOWN_STATE)
             current = UNKNOWN_STATE
-        built = self._family(family)
-        assert isinstance(built, GaugeMetricFamily)
+        status = family.labels.index("status")
         states = (*family.states, UNKNOWN_STATE) if current == UNKNOWN_STATE else family.states
         for state in states:
-            built.add_metric(self._values(family, {**labels, "status": state}), 1.0 if state == current else 0.0)
+            values[status] = state
+            built.add_metric(list(values), 1.0 if state == current else 0.0)
 
     def histogram(self, family: Family, buckets: Sequence[float], cumulative: Sequence[float], total: float,
                   **labels: object) -> None:
@@ -292,7 +324,8 @@ class Emitter:
         pairs = [(_format_bound(b), float(c)) for b, c in zip((*buckets, math.inf), cumulative, strict=True)]
         built = self._family(family)
         assert isinstance(built, HistogramMetricFamily)
-        built.add_metric(values, pairs, float(total))
+        if values is not None:
+            built.add_metric(values, pairs, float(total))
 
     def extend(self, families: Iterable[Metric]) -> None:
         """Families built elsewhere (passed through from the JPD), kept as they are."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -44,8 +45,69 @@ _SIZE_RE = re.compile(r"^\s*([-+]?[\d,]*\.?\d+)\s*([A-Za-z]*)\s*(?:\(\s*[-+]?[\d
 _PERCENT_RE = re.compile(r"^\s*([-+]?[\d,]*\.?\d+)\s*%\s*$")
 
 
+class UnexpectedShape(ValueError):
+    """A body, or a part of one, of another shape than the parser reads; the message says what it was."""
+
+    def __init__(self, what: str, expected: str, seen: object) -> None:
+        super().__init__(f"{what}: expected {expected}, got {json_type(seen)}")
+
+
+_SCALAR_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+
+
+def json_type(value: object) -> str:
+    """What a decoded JSON value is, for a message: its type and an object's first keys, never a value (values
+    may be huge, nested without end, or secret)."""
+    if isinstance(value, dict):
+        keys = [str(k)[:40] for k in list(value)[:5]]
+        return f"an object with {', '.join(keys)}{', …' if len(value) > 5 else ''}" if value else "an empty object"
+    if isinstance(value, list):
+        return f"an array of {len(value)}" if value else "an empty array"
+    if isinstance(value, str):
+        return "a string" if value.strip() else "an empty string"
+    return _SCALAR_TYPES.get(type(value), type(value).__name__)
+
+
+def scalar_text(value: object) -> str:
+    """A JSON scalar as text for a label or an identity, read as ``str(value or "")``.
+
+    Objects and arrays name nothing (and could nest deeper than ``str``
+    can recurse): they give "" too, as does an integer too long to print.
+    """
+    if not value or isinstance(value, dict | list):
+        return ""
+    try:
+        return str(value)
+    except ValueError:  # an integer of more digits than Python prints: no name is that long
+        return ""
+
+
+def json_text(value: object, depth: int = 4) -> str:
+    """A decoded body as JSON text for a message; members deeper than ``depth`` are elided."""
+    return json.dumps(_elided(value, depth), sort_keys=True)
+
+
+def _elided(value: object, depth: int) -> object:
+    # Bounded by ``depth``, whatever the body's nesting; numbers too long to print are elided too.
+    if isinstance(value, dict):
+        return {str(k): _elided(v, depth - 1) for k, v in value.items()} if depth > 0 else "{…}"
+    if isinstance(value, list):
+        return [_elided(v, depth - 1) for v in value] if depth > 0 else "[…]"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "…"
+    return value
+
+
 def is_unavailable(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip().upper() in _UNAVAILABLE)
+
+
+def _number(value: int | float) -> float | None:
+    """A JSON number as a float; None for an integer beyond the float range (no count or time is that large)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def parse_count(value: object) -> float | None:
@@ -53,7 +115,7 @@ def parse_count(value: object) -> float | None:
     if is_unavailable(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return _number(value)
     if isinstance(value, str):
         try:
             return float(value.replace(",", "").strip())
@@ -67,7 +129,7 @@ def parse_size(value: object) -> float | None:
     if is_unavailable(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return _number(value)
     if not isinstance(value, str):
         return None
     match = _SIZE_RE.match(value)
@@ -85,7 +147,8 @@ def parse_percent_ratio(value: object) -> float | None:
     if is_unavailable(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value) / 100.0
+        number = _number(value)
+        return None if number is None else number / 100.0
     if isinstance(value, str):
         match = _PERCENT_RE.match(value)
         if match:
@@ -114,8 +177,9 @@ def parse_iso_timestamp(value: object) -> float | None:
     if is_unavailable(value) or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        # The APIs that send numbers send epoch milliseconds.
-        return float(value) / 1000.0
+        # The APIs that send numbers send epoch milliseconds; an infinite one is no point in time.
+        millis = _number(value)
+        return millis / 1000.0 if millis is not None and math.isfinite(millis) else None
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -174,4 +238,4 @@ def listed(body: object, what: str, *wrappers: str) -> list[Any]:
         for key in wrappers:
             if isinstance(body.get(key), list):
                 return list(body[key])
-    raise ValueError(f"{what}: expected a JSON array" + (f" or an object with {wrappers[0]!r}" if wrappers else ""))
+    raise UnexpectedShape(what, "a JSON array" + (f" or an object with {wrappers[0]!r}" if wrappers else ""), body)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from exporter.collectors.base import Collector, CollectorSettings, Part, Run, pa
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
 from exporter.validation import Duration, parse_duration
-from exporter.values import parse_iso_timestamp
+from exporter.values import UnexpectedShape, parse_iso_timestamp, scalar_text
 
 log = logging.getLogger(__name__)
 
@@ -226,26 +227,28 @@ def _time_of(entry: dict[str, Any], time_field: str) -> object:
 
 
 def parse_aql_activity(body: object, time_field: str) -> list[Activity]:
-    """AQL results -> (repo, path, name, time); entries without a readable time are left out."""
+    """AQL results -> (repo, path, name, time); entries without a repository or a readable time are left out."""
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-        raise ValueError("AQL: expected an object with a 'results' list")
+        raise UnexpectedShape("AQL", "an object with a 'results' list", body)
     out = []
     for entry in body["results"]:
         if not isinstance(entry, dict):
-            raise ValueError("AQL: expected JSON objects in 'results'")
+            raise UnexpectedShape("AQL results", "JSON objects", entry)
         seconds = parse_iso_timestamp(_time_of(entry, time_field))
+        at_ms = seconds * 1000 if seconds is not None else math.nan
         repo = entry.get("repo")
-        if seconds is None or not isinstance(repo, str):
+        if not math.isfinite(at_ms) or not isinstance(repo, str) or not repo:
             continue
-        out.append(Activity(repo, str(entry.get("path") or ""), str(entry.get("name") or ""), round(seconds * 1000)))
+        out.append(Activity(repo, scalar_text(entry.get("path")), scalar_text(entry.get("name")), round(at_ms)))
     return out
 
 
 def parse_repositories(body: object) -> list[tuple[str, str]]:
     """GET /api/repositories -> (key, TYPE)."""
     if not isinstance(body, list):
-        raise ValueError("repositories: expected a JSON list")
-    return [(str(r["key"]), str(r.get("type") or "").upper()) for r in body if isinstance(r, dict) and r.get("key")]
+        raise UnexpectedShape("repositories", "a JSON array", body)
+    keys = [(scalar_text(r.get("key")), scalar_text(r.get("type")).upper()) for r in body if isinstance(r, dict)]
+    return [(key, kind) for key, kind in keys if key]
 
 
 def counted_repositories(repos: Sequence[tuple[str, str]]) -> tuple[list[str], dict[str, str]]:

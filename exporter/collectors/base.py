@@ -99,12 +99,14 @@ def parse_result(parser: Callable[[Any], T], result: ApiResult) -> T:
     """Parse the body of a successful call with a pure parser.
 
     A failed call fails the part with its own outcome; a body of the wrong
-    shape fails it as bad_response.
+    shape fails it as bad_response. Parsers read any decoded JSON and raise
+    ValueError, and only that, for a shape they cannot read: anything else
+    is a bug, which the part reports as an internal error.
     """
     body = result.require()
     try:
         return parser(body)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except ValueError as exc:
         raise CollectionError(Outcome.BAD_RESPONSE, f"{result.endpoint}: unexpected shape: {exc}") from None
 
 

@@ -39,7 +39,7 @@ from exporter.client import ApiResult, JfrogClient
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
-from exporter.values import listed, parse_count, safe_url
+from exporter.values import UnexpectedShape, listed, parse_count, safe_url, scalar_text
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ SERVICE_INFO = F.info("jfrog_federation_service_info",
                       "Which federation service answers on the JPD (mode: rtfs or legacy).", "mode")
 FEDERATIONS = F.gauge("jfrog_federation_federations",
                       "Federations per state, from the Federation service's stateSummary (RTFS only).", "state")
+# A member is identified from the local repository's side: its remote repository or URL may be missing.
 _MEMBER = ("repo", "remote_repo", "remote_url")
 MEMBER_STATUS = F.state_set("jfrog_federation_member_status",
                             "State of each remote member of a Federation, as a state set (polled in the background).",
@@ -552,21 +553,21 @@ def _member_key(repo: str, remote_repo: str, remote_url: str) -> tuple[str, str,
 
 def _list(body: object, what: str) -> list[Any]:
     if not isinstance(body, list):
-        raise ValueError(f"{what}: expected a JSON array")
+        raise UnexpectedShape(what, "a JSON array", body)
     return body
 
 
 def _objects(items: list[Any], what: str) -> list[dict[str, Any]]:
-    objects = [item for item in items if isinstance(item, dict)]
-    if len(objects) != len(items):
-        raise ValueError(f"{what}: expected JSON objects")
-    return objects
+    for item in items:
+        if not isinstance(item, dict):
+            raise UnexpectedShape(what, "JSON objects", item)
+    return items
 
 
 def parse_state_summary(body: object) -> dict[str, float]:
     """RTFS stateSummary: federations per state."""
     if not isinstance(body, dict) or not isinstance(body.get("federationStates"), dict):
-        raise ValueError("stateSummary: expected an object with federationStates")
+        raise UnexpectedShape("stateSummary", "an object with federationStates", body)
     out: dict[str, float] = {}
     for state, count in body["federationStates"].items():
         value = parse_count(count)
@@ -578,16 +579,16 @@ def parse_state_summary(body: object) -> dict[str, float]:
 def parse_state_list(body: object) -> list[Member]:
     """RTFS stateList: every other member of each Federation, with its aggregated status."""
     if not isinstance(body, dict) or not isinstance(body.get("federations"), list):
-        raise ValueError("stateList: expected an object with federations")
+        raise UnexpectedShape("stateList", "an object with federations", body)
     members = []
     for federation in _objects(body["federations"], "stateList federations"):
-        repo = str(federation.get("localRepoKey") or "")
+        repo = scalar_text(federation.get("localRepoKey"))
         for info in _objects(_list(federation.get("memberInfoList") or [], "memberInfoList"), "memberInfoList"):
             raw = info.get("aggregatedStatus")
             if not raw and info.get("disabled") is True:
                 raw = "DISABLED"
             in_lag = info.get("inLag")
-            members.append(Member(repo, str(info.get("repoKey") or ""), safe_url(info.get("url")),
+            members.append(Member(repo, scalar_text(info.get("repoKey")), safe_url(info.get("url")),
                                   member_state(raw), in_lag if isinstance(in_lag, bool) else None))
     return members
 
@@ -595,12 +596,12 @@ def parse_state_list(body: object) -> list[Member]:
 def parse_connection_states(body: object) -> list[Connection]:
     """RTFS connectionStates/{repo}: every connection of the Federation, in both directions."""
     if not isinstance(body, dict) or not isinstance(body.get("memberConnections"), list):
-        raise ValueError("connectionStates: expected an object with memberConnections")
+        raise UnexpectedShape("connectionStates", "an object with memberConnections", body)
     return [
         Connection(
-            local_repo=str(c.get("localRepoKey") or ""),
+            local_repo=scalar_text(c.get("localRepoKey")),
             local_url=safe_url(c.get("localPlatformUrl")),
-            remote_repo=str(c.get("remoteRepoKey") or ""),
+            remote_repo=scalar_text(c.get("remoteRepoKey")),
             remote_url=safe_url(c.get("remotePlatformUrl")),
             state=member_state(c.get("status")),
             lag_seconds=_seconds(c.get("lagInMs")),
@@ -632,7 +633,7 @@ def outgoing_connections(repo: str, connections: list[Connection], other_member_
 def parse_mirrors_lag(body: object) -> list[Lag]:
     """Legacy mirrorsLag (lagInMS); it has no queued events."""
     return [
-        Lag(str(e.get("localRepoKey") or ""), str(e.get("remoteRepoKey") or ""), safe_url(e.get("remoteUrl")),
+        Lag(scalar_text(e.get("localRepoKey")), scalar_text(e.get("remoteRepoKey")), safe_url(e.get("remoteUrl")),
             _seconds(e.get("lagInMS", e.get("lagInMs"))))
         for e in _objects(_list(body, "mirrorsLag"), "mirrorsLag")
     ]
@@ -641,10 +642,13 @@ def parse_mirrors_lag(body: object) -> list[Lag]:
 def parse_unavailable_mirrors(body: object) -> list[Member]:
     """Legacy unavailableMirrors: every mirror not in SYNC, with its status."""
     return [
-        Member(str(e.get("localRepoKey") or ""), str(e.get("remoteRepoKey") or ""), safe_url(e.get("remoteUrl")),
+        Member(scalar_text(e.get("localRepoKey")), scalar_text(e.get("remoteRepoKey")), safe_url(e.get("remoteUrl")),
                member_state(e.get("status")))
         for e in _objects(listed(body, "unavailableMirrors", "unavailableMirrors"), "unavailableMirrors")
     ]
+
+
+_MEMBERS = "federation state: members"
 
 
 def parse_federation_state(body: object) -> list[LegacyFederation]:
@@ -652,17 +656,17 @@ def parse_federation_state(body: object) -> list[LegacyFederation]:
     out = []
     for entry in _objects(_list(body, "federation state"), "federation state"):
         members = [
-            (str(m.get("remoteRepoKey") or ""), safe_url(m.get("remoteUrl")))
-            for m in _objects(_list(entry.get("members") or [], "members"), "members")
+            (scalar_text(m.get("remoteRepoKey")), safe_url(m.get("remoteUrl")))
+            for m in _objects(_list(entry.get("members") or [], _MEMBERS), _MEMBERS)
         ]
-        out.append(LegacyFederation(str(entry.get("localRepoKey") or ""), member_state(entry.get("status")), members))
+        out.append(LegacyFederation(scalar_text(entry.get("localRepoKey")), member_state(entry.get("status")), members))
     return out
 
 
 def parse_legacy_repo_status(body: object) -> LegacyRepoStatus:
     """Legacy status/repo/{repo}, v1 (SYNC, OUT_OF_SYNC) or v2 (HEALTHY, PENDING_FS, FS_RUNNING, ...)."""
     if not isinstance(body, dict):
-        raise ValueError("federated repository status: expected a JSON object")
+        raise UnexpectedShape("federated repository status", "a JSON object", body)
     tasks = body.get("binariesTasksInfo")
     failing = parse_count(tasks.get("failingTasks")) if isinstance(tasks, dict) else None
     mirrors = []
@@ -670,13 +674,14 @@ def parse_legacy_repo_status(body: object) -> LegacyRepoStatus:
                       "mirrorEventsStatusInfo"):
         counts = [parse_count(m.get(k)) for k in ("createEvents", "updateEvents", "deleteEvents", "propsEvents")]
         queued = sum(c for c in counts if c is not None) if any(c is not None for c in counts) else None
-        mirrors.append(LegacyMirror(str(m.get("remoteRepoKey") or ""), safe_url(m.get("remoteUrl")),
+        mirrors.append(LegacyMirror(scalar_text(m.get("remoteRepoKey")), safe_url(m.get("remoteUrl")),
                                     member_state(m.get("status")), queued, _seconds(m.get("lagInMS"))))
-    return LegacyRepoStatus(str(body.get("localKey") or body.get("localRepoKey") or ""), failing, mirrors)
+    return LegacyRepoStatus(scalar_text(body.get("localKey") or body.get("localRepoKey")), failing, mirrors)
 
 
 def parse_inconsistent_repos(body: object) -> list[str]:
-    return [str(key) for key in _list(body, "inconsistentRepos")]
+    """Repository keys; an entry that names none (null, an object) is not a repository."""
+    return [key for key in map(scalar_text, _list(body, "inconsistentRepos")) if key]
 
 
 def parse_repository_keys(body: object, repo_type: str = "federated") -> list[str]:
@@ -686,15 +691,16 @@ def parse_repository_keys(body: object, repo_type: str = "federated") -> list[st
         kind = entry.get("type")
         if isinstance(kind, str) and kind.strip().lower() != repo_type:
             continue
-        if entry.get("key"):
-            keys.append(str(entry["key"]))
+        key = scalar_text(entry.get("key"))
+        if key:
+            keys.append(key)
     return keys
 
 
 def parse_failed_tasks_page(body: object) -> tuple[int, tuple[str, str] | None]:
     """The number of failed binary tasks on one page, and the identity of its first task."""
     tasks = _objects(_list(body, "failed binary tasks"), "failed binary tasks")
-    first = (str(tasks[0].get("sha1")), str(tasks[0].get("creationTime"))) if tasks else None
+    first = (scalar_text(tasks[0].get("sha1")), scalar_text(tasks[0].get("creationTime"))) if tasks else None
     return len(tasks), first
 
 

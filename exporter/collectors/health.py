@@ -8,9 +8,9 @@ from typing import Any
 
 from exporter.client import PING, ApiResult
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Permission
+from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import Outcome
-from exporter.values import listed, parse_license_date
+from exporter.values import UnexpectedShape, listed, parse_license_date, scalar_text
 
 F = Declarations("health")
 F.endpoint(PING, Permission.ANONYMOUS)
@@ -22,15 +22,17 @@ LICENSE = F.endpoint("/artifactory/api/system/license", Permission.ADMIN)
 
 UP = F.gauge("jfrog_up", "1 if /artifactory/api/system/ping answered OK (polled in the background).")
 READY = F.gauge("jfrog_ready", "1 if /artifactory/api/v1/system/readiness answered OK.")
+# The service identifies a series: an answer may leave out a node id.
 ROUTER_SERVICE = F.gauge("jfrog_router_service_healthy",
                          "1 if the router reports the service HEALTHY (the router itself has service_id=\"router\").",
-                         "node_id", "service_id")
+                         "node_id", "service_id", key=("service_id",))
 ARTIFACTORY_INFO = F.info("jfrog_artifactory_info", "Artifactory version and revision.", "version", "revision")
+# node_id is empty outside HA and licensed_to on the free editions: the type identifies a license.
 LICENSE_INFO = F.info("jfrog_license_info", "Installed license (node_id empty outside HA).",
-                      "license_type", "licensed_to", "node_id")
+                      "license_type", "licensed_to", "node_id", key=("license_type",))
 LICENSE_EXPIRY = F.gauge("jfrog_license_expiry_timestamp_seconds",
                          "License expiry as a Unix timestamp; absent where the JPD reports no date (\"N/R\").",
-                         "license_type", "licensed_to", "node_id")
+                         "license_type", "licensed_to", "node_id", key=("license_type",))
 
 #: failures that say the JPD itself is in trouble (not the exporter's credentials or URL): then
 #: "not up" and "not ready" are current facts, not stale data
@@ -78,22 +80,15 @@ class HealthCollector(Collector[CollectorSettings]):
     @staticmethod
     async def _router(part: Part) -> None:
         result = await part.client.probe(ROUTER_HEALTH, accept=frozenset({200, 503}))
-        part.out.touch(ROUTER_SERVICE)
-        for svc in parse_result(parse_router_health, result):
-            part.out.gauge(ROUTER_SERVICE, svc.healthy, node_id=svc.node_id, service_id=svc.service_id)
+        router_families(parse_result(parse_router_health, result), part.out)
 
     @staticmethod
     async def _version(part: Part) -> None:
-        version, revision = parse_result(parse_version, await part.get())
-        part.out.info(ARTIFACTORY_INFO, version=version, revision=revision)
+        version_families(parse_result(parse_version, await part.get()), part.out)
 
     async def _licenses(self, part: Part) -> None:
         result = await self._get_licenses(part)
-        part.out.touch(LICENSE_INFO, LICENSE_EXPIRY)
-        for lic in parse_result(parse_licenses, result):
-            labels = {"license_type": lic.license_type, "licensed_to": lic.licensed_to, "node_id": lic.node_id}
-            part.out.info(LICENSE_INFO, **labels)
-            part.out.gauge(LICENSE_EXPIRY, lic.expires, **labels)
+        license_families(parse_result(parse_licenses, result), part.out)
 
     async def _get_licenses(self, part: Part) -> ApiResult:
         result = await part.get(self._license_endpoint)
@@ -103,6 +98,25 @@ class HealthCollector(Collector[CollectorSettings]):
             if result.ok:
                 self._license_endpoint = LICENSE
         return result
+
+
+def router_families(services: list[ServiceHealth], out: Emitter) -> None:
+    out.touch(ROUTER_SERVICE)
+    for svc in services:
+        out.gauge(ROUTER_SERVICE, svc.healthy, node_id=svc.node_id, service_id=svc.service_id)
+
+
+def version_families(version: tuple[str, str], out: Emitter) -> None:
+    number, revision = version
+    out.info(ARTIFACTORY_INFO, version=number, revision=revision)
+
+
+def license_families(licenses: list[License], out: Emitter) -> None:
+    out.touch(LICENSE_INFO, LICENSE_EXPIRY)
+    for lic in licenses:
+        labels = {"license_type": lic.license_type, "licensed_to": lic.licensed_to, "node_id": lic.node_id}
+        out.info(LICENSE_INFO, **labels)
+        out.gauge(LICENSE_EXPIRY, lic.expires, **labels)
 
 
 # -- parsers -----------------------------------------------------------------------------------
@@ -128,31 +142,37 @@ def parse_ping(body: object) -> bool:
 
 
 def parse_readiness(body: object) -> bool:
-    return isinstance(body, dict) and str(body.get("code", "")).upper() == "OK"
+    code = body.get("code") if isinstance(body, dict) else None
+    return isinstance(code, str) and code.upper() == "OK"
 
 
 def parse_router_health(body: object) -> list[ServiceHealth]:
     """The router and each registered service; a 503 carries the same body."""
     if not isinstance(body, dict):
-        raise ValueError("router health: expected a JSON object")
+        raise UnexpectedShape("router health", "a JSON object", body)
     services: list[ServiceHealth] = []
     router = body.get("router")
     if isinstance(router, dict):
-        services.append(ServiceHealth(str(router.get("node_id", "")), "router", _is_healthy(router)))
-    for entry in body.get("services") or []:
-        if isinstance(entry, dict) and entry.get("service_id"):
-            services.append(ServiceHealth(str(entry.get("node_id", "")), str(entry["service_id"]), _is_healthy(entry)))
+        services.append(ServiceHealth(scalar_text(router.get("node_id")), "router", _is_healthy(router)))
+    entries = body.get("services") or []
+    if not isinstance(entries, list):
+        raise UnexpectedShape("router health: services", "a JSON array", entries)
+    for entry in entries:
+        if isinstance(entry, dict) and scalar_text(entry.get("service_id")):
+            services.append(ServiceHealth(scalar_text(entry.get("node_id")), scalar_text(entry["service_id"]),
+                                          _is_healthy(entry)))
     return services
 
 
 def _is_healthy(entry: dict[str, Any]) -> bool:
-    return str(entry.get("state", "")).upper() == "HEALTHY"
+    state = entry.get("state")
+    return isinstance(state, str) and state.upper() == "HEALTHY"
 
 
 def parse_version(body: object) -> tuple[str, str]:
     if not isinstance(body, dict) or "version" not in body:
-        raise ValueError("version: expected an object with 'version'")
-    return str(body["version"]), str(body.get("revision", ""))
+        raise UnexpectedShape("version", "an object with 'version'", body)
+    return scalar_text(body["version"]), scalar_text(body.get("revision"))
 
 
 def parse_licenses(body: object) -> list[License]:
@@ -166,11 +186,11 @@ def parse_licenses(body: object) -> list[License]:
     by_labels: dict[tuple[str, str, str], License] = {}
     for entry in entries:
         if not isinstance(entry, dict):
-            raise ValueError("license: expected JSON objects")
-        node = str(entry.get("nodeId") or "")
+            raise UnexpectedShape("licenses", "JSON objects", entry)
+        node = scalar_text(entry.get("nodeId"))
         lic = License(
-            license_type=str(entry.get("type") or ""),
-            licensed_to=str(entry.get("licensedTo") or ""),
+            license_type=scalar_text(entry.get("type")),
+            licensed_to=scalar_text(entry.get("licensedTo")),
             node_id="" if node.strip().lower() in _NOT_A_NODE else node,
             expires=parse_license_date(entry.get("validThrough")),
         )

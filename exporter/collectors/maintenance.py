@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import re
 import time
@@ -21,7 +20,15 @@ from exporter.client import ApiResult, one_line
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome
-from exporter.values import is_unavailable, lower_or_empty, parse_count, parse_iso_timestamp
+from exporter.values import (
+    UnexpectedShape,
+    is_unavailable,
+    json_text,
+    lower_or_empty,
+    parse_count,
+    parse_iso_timestamp,
+    scalar_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +72,28 @@ PUD_FAMILIES = (PUD_STATUS, PUD_DRY_RUN, PUD_STARTED, PUD_LAST_UPDATED, PUD_DURA
                 PUD_DIRECTORIES, PUD_BINARIES_PROCESSED, PUD_BINARIES_CLEANED, PUD_CLEANED_BYTES,
                 PUD_LAST_DIRECTORY_BINARIES)
 
+# kind is one of two constants: the policy identifies the series.
 _POLICY = ("kind", "policy")
-CLEANUP_ENABLED = F.gauge("jfrog_cleanup_policy_enabled", "1 if the cleanup policy is enabled (may run).", *_POLICY)
+_BY_POLICY = ("policy",)
+CLEANUP_ENABLED = F.gauge("jfrog_cleanup_policy_enabled", "1 if the cleanup policy is enabled (may run).", *_POLICY,
+                          key=_BY_POLICY)
 CLEANUP_MAX_DURATION = F.gauge("jfrog_cleanup_policy_max_duration_seconds",
-                               "Maximum run time of the cleanup policy; absent when unlimited.", *_POLICY)
+                               "Maximum run time of the cleanup policy; absent when unlimited.", *_POLICY,
+                               key=_BY_POLICY)
 CLEANUP_SCHEDULED = F.gauge(
     "jfrog_cleanup_policy_scheduled",
     "1 if the cleanup policy has a schedule (cron); an enabled policy without one only runs when triggered.",
-    *_POLICY)
+    *_POLICY, key=_BY_POLICY)
 CLEANUP_NEXT_RUN = F.gauge("jfrog_cleanup_policy_next_run_timestamp_seconds",
-                           "Next scheduled run of the cleanup policy, where reported.", *_POLICY)
+                           "Next scheduled run of the cleanup policy, where reported.", *_POLICY, key=_BY_POLICY)
 CLEANUP_LAST_RUN = F.gauge("jfrog_cleanup_policy_last_run_timestamp_seconds",
-                           "Last run of the cleanup policy, where reported.", *_POLICY)
+                           "Last run of the cleanup policy, where reported.", *_POLICY, key=_BY_POLICY)
 CLEANUP_LAST_RUN_INFO = F.info("jfrog_cleanup_policy_last_run_info",
                                "Status of the last run of the cleanup policy (lower case), where reported.",
-                               *_POLICY, "status")
+                               *_POLICY, "status", key=(*_BY_POLICY, "status"))
 CLEANUP_LAST_RUN_ITEMS = F.gauge("jfrog_cleanup_policy_last_run_items",
-                                 "Items the last run of the cleanup policy handled, where reported.", *_POLICY)
+                                 "Items the last run of the cleanup policy handled, where reported.", *_POLICY,
+                                 key=_BY_POLICY)
 CLEANUP_FAMILIES = (CLEANUP_ENABLED, CLEANUP_MAX_DURATION, CLEANUP_SCHEDULED, CLEANUP_NEXT_RUN, CLEANUP_LAST_RUN,
                     CLEANUP_LAST_RUN_INFO, CLEANUP_LAST_RUN_ITEMS)
 
@@ -114,7 +126,7 @@ ARCHIVE_FAMILIES = (ARCHIVE_STATUS, ARCHIVE_STARTED, ARCHIVE_FINISHED, ARCHIVE_A
 
 RETENTION = F.gauge("jfrog_retention_service_enabled", "1 if the release bundle retention service is enabled.")
 
-_PROGRESS_RE = re.compile(r"^\s*([\d,]+)\s*(?:of|/)\s*([\d,]+)\s*$", re.I)
+_PROGRESS_RE = re.compile(r"^\s*(\d[\d,]*)\s*(?:of|/)\s*(\d[\d,]*)\s*$", re.I)
 _NO_PRUNE_TASK = "no prune task found"
 
 
@@ -316,11 +328,8 @@ def _error_text(value: object) -> str | None:
     if value is None or value in ("", {}):
         return None
     if isinstance(value, dict):
-        message = value.get("message") or value.get("error") or value.get("info")
-        text = str(message) if message else json.dumps(value, sort_keys=True)
-    else:
-        text = str(value)
-    return one_line(text, 300)
+        value = value.get("message") or value.get("error") or value.get("info") or value
+    return one_line(value if isinstance(value, str) else json_text(value), 300)
 
 
 def _last_directory(directory: object) -> PudDirectory | None:
@@ -328,7 +337,7 @@ def _last_directory(directory: object) -> PudDirectory | None:
         return None
     started, last_updated, _ = _timing(directory)
     return PudDirectory(
-        name=str(directory.get("name") or ""),
+        name=scalar_text(directory.get("name")),
         status=lower_or_empty(directory.get("status")),
         binaries_processed=parse_count(directory.get("binariesProcessed")),
         binaries_cleaned=parse_count(directory.get("binariesCleaned")),
@@ -340,10 +349,8 @@ def _last_directory(directory: object) -> PudDirectory | None:
 
 def parse_pud_status(body: object) -> PudStatus:
     """The 200 answer of GET .../storage/prune/status (2.3.3.2)."""
-    if not isinstance(body, dict):
-        raise ValueError("PUD status: expected a JSON object")
-    if "status" not in body:
-        raise ValueError("PUD status: no 'status' field")
+    if not isinstance(body, dict) or "status" not in body:
+        raise UnexpectedShape("PUD status", "an object with 'status'", body)
     started, last_updated, duration = _timing(body)
     done, total = parse_progress(body.get("progress"))
     report = body.get("report")
@@ -368,7 +375,7 @@ def parse_pud_status(body: object) -> PudStatus:
 
 def is_never_run(body: object) -> bool:
     """The 412 answer {"info": "No Prune task found"}: PUD never ran on this filestore."""
-    text = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
+    text = body if isinstance(body, str) else json_text(body) if body is not None else ""
     return _NO_PRUNE_TASK in text.lower()
 
 
@@ -379,7 +386,7 @@ def pud_from_result(result: ApiResult) -> PudStatus | None:
     if result.status == 412 and result.outcome in (Outcome.SUCCESS, Outcome.BAD_RESPONSE):
         if is_never_run(result.body):
             return NEVER_RUN
-        text = result.body if isinstance(result.body, str) else json.dumps(result.body)
+        text = result.body if isinstance(result.body, str) else json_text(result.body)
         raise CollectionError(Outcome.BAD_RESPONSE, f"{result.endpoint}: HTTP 412: {one_line(text or 'empty')}")
     return parse_result(parse_pud_status, result)
 
@@ -415,8 +422,8 @@ def _as_bool(value: object) -> bool:
 def parse_cleanup_policy(entry: object, kind: str) -> CleanupPolicy | None:
     """One policy object of either list (packages: ``key``; bundles: ``policyKey``)."""
     if not isinstance(entry, dict):
-        raise ValueError("cleanup policy: expected JSON objects")
-    key = entry.get("key") or entry.get("policyKey")
+        raise UnexpectedShape("cleanup policy", "a JSON object", entry)
+    key = scalar_text(entry.get("key") or entry.get("policyKey"))
     if not key:
         return None
     minutes = parse_count(entry.get("durationInMinutes"))
@@ -427,7 +434,7 @@ def parse_cleanup_policy(entry: object, kind: str) -> CleanupPolicy | None:
     dry_run = last.get("dryRun")
     return CleanupPolicy(
         kind=kind,
-        key=str(key),
+        key=key,
         enabled=_as_bool(entry.get("enabled")),
         cron=(cron.strip() or None) if isinstance(cron, str) else None,
         max_duration=minutes * 60.0 if minutes is not None and minutes > 0 else None,
@@ -447,7 +454,7 @@ def parse_cleanup_policies(body: object, kind: str) -> list[CleanupPolicy]:
     elif isinstance(body, list):
         entries = body
     else:
-        raise ValueError("cleanup policies: expected a JSON array or {\"policies\": [...]}")
+        raise UnexpectedShape("cleanup policies", "a JSON array or {\"policies\": [...]}", body)
     policies = [parse_cleanup_policy(entry, kind) for entry in entries]
     return [p for p in policies if p is not None]
 
@@ -478,7 +485,7 @@ class BackgroundTask:
 
 def short_type(value: object) -> str:
     """"org.artifactory.storage.binstore.service.BinaryStoreGarbageCollectorJob" -> the class name."""
-    text = str(value or "").strip()
+    text = scalar_text(value).strip()
     return text.rsplit(".", 1)[-1] if text else "unknown"
 
 
@@ -489,11 +496,11 @@ def parse_background_tasks(body: object) -> list[BackgroundTask]:
     elif isinstance(body, list):
         entries = body
     else:
-        raise ValueError("background tasks: expected {\"tasks\": [...]}")
+        raise UnexpectedShape("background tasks", "{\"tasks\": [...]}", body)
     tasks = []
     for entry in entries:
         if not isinstance(entry, dict):
-            raise ValueError("background tasks: expected JSON objects")
+            raise UnexpectedShape("background tasks", "JSON objects", entry)
         started = entry.get("started")
         if is_unavailable(started):
             started = entry.get("start_time")
@@ -501,7 +508,7 @@ def parse_background_tasks(body: object) -> list[BackgroundTask]:
             task_type=short_type(entry.get("type")),
             state=lower_or_empty(entry.get("state")) or "unknown",
             started=parse_iso_timestamp(started),
-            node_id=str(entry.get("nodeId") or ""),
+            node_id=scalar_text(entry.get("nodeId")),
         ))
     return tasks
 
@@ -532,20 +539,20 @@ def _archive_entries(body: object) -> list[Any]:
         found = next((v for k, v in body.items() if isinstance(v, list) and k.lower() in
                       ("executions", "items", "data", "results")), None)
         if found is None:
-            raise ValueError("archive executions: expected a JSON array")
+            raise UnexpectedShape("archive executions", "a JSON array", body)
         body = found
     if not isinstance(body, list):
-        raise ValueError("archive executions: expected a JSON array")
+        raise UnexpectedShape("archive executions", "a JSON array", body)
     return body
 
 
 def parse_archive_execution(raw: object) -> ArchiveExecution:
     if not isinstance(raw, dict):
-        raise ValueError("archive executions: expected JSON objects")
+        raise UnexpectedShape("archive executions", "JSON objects", raw)
     entry = _folded(raw)
     progress = parse_count(entry.get("progresspercentage"))
     return ArchiveExecution(
-        policy=str(entry.get("policykey") or entry.get("policyname") or entry.get("key") or ""),
+        policy=scalar_text(entry.get("policykey") or entry.get("policyname") or entry.get("key")),
         state=lower_or_empty(entry.get("lastrunstatus") or entry.get("state") or entry.get("status")) or None,
         started=parse_iso_timestamp(entry.get("starttime")),
         finished=parse_iso_timestamp(entry.get("finishtime")),
@@ -573,5 +580,5 @@ def parse_archive_executions(body: object) -> list[ArchiveExecution]:
 def parse_retention_enabled(body: object) -> bool:
     """GET /api/v1/bundle/retention/config/enable (2.16.1): {"enable": true|false}."""
     if not isinstance(body, dict) or "enable" not in body:
-        raise ValueError("retention status: expected {\"enable\": true|false}")
+        raise UnexpectedShape("retention status", "{\"enable\": true|false}", body)
     return _as_bool(body["enable"])

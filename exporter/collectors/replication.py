@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -21,7 +20,7 @@ from exporter.client import ApiResult
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome
-from exporter.values import parse_iso_timestamp, safe_url
+from exporter.values import UnexpectedShape, parse_iso_timestamp, safe_url, scalar_text
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,7 @@ STATUS = F.state_set("jfrog_replication_status", "Replication status of a reposi
                      "repo")
 LAST_COMPLETED = F.gauge("jfrog_replication_last_completed_timestamp_seconds",
                          "When the repository's replication last completed (absent if it never did).", "repo")
+# Older answers name a target by its remote repository alone (no URL): the local repository identifies.
 _TARGET = ("repo", "remote_url", "remote_repo")
 TARGET_STATUS = F.state_set("jfrog_replication_target_status",
                             "Replication status per target (multi-push), as a state set.", STATES, *_TARGET)
@@ -238,15 +238,20 @@ def _status(value: object) -> str | None:
     return value.strip().lower()
 
 
-def _config_entries(body: object) -> Iterator[dict[str, Any]]:
-    # One object, a multi-push array, or the list of every config (which may nest arrays).
-    if isinstance(body, dict):
-        yield body
-    elif isinstance(body, list):
-        for item in body:
-            yield from _config_entries(item)
-    else:
-        raise ValueError("replication configuration: expected a JSON object or array")
+def _config_entries(body: object) -> list[dict[str, Any]]:
+    # One object, a multi-push array, or the list of every config (which may nest arrays). A stack, not
+    # recursion: nesting is the JPD's to choose.
+    entries: list[dict[str, Any]] = []
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            entries.append(item)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            raise UnexpectedShape("replication configuration", "a JSON object or array", item)
+    return entries
 
 
 def parse_replication_configs(body: object, repo: str | None = None) -> list[ReplicationConfig]:
@@ -259,7 +264,7 @@ def parse_replication_configs(body: object, repo: str | None = None) -> list[Rep
     for entry in _config_entries(body):
         key = entry.get("repoKey") or repo
         if not isinstance(key, str) or not key:
-            raise ValueError("replication configuration without repoKey")
+            raise UnexpectedShape("replication configuration", "a repoKey", key)
         configs.append(
             ReplicationConfig(
                 repo=key,
@@ -279,17 +284,17 @@ def parse_replication_status(body: object) -> ReplicationStatus:
     caller from the configuration when it can.
     """
     if not isinstance(body, dict):
-        raise ValueError("replication status: expected a JSON object")
+        raise UnexpectedShape("replication status", "a JSON object", body)
     status = ReplicationStatus(_status(body.get("status")), parse_iso_timestamp(body.get("lastCompleted")))
     targets = body.get("targets")
     if isinstance(targets, list) and targets:
         for entry in targets:
             if not isinstance(entry, dict):
-                raise ValueError("replication status: targets must be objects")
+                raise UnexpectedShape("replication status: targets", "JSON objects", entry)
             status.targets.append(
                 TargetStatus(
                     remote_url=safe_url(entry.get("url")),
-                    remote_repo=str(entry.get("repoKey") or ""),
+                    remote_repo=scalar_text(entry.get("repoKey")),
                     status=_status(entry.get("status")),
                     last_completed=parse_iso_timestamp(entry.get("lastCompleted")),
                 )
@@ -309,7 +314,7 @@ def parse_replication_status(body: object) -> ReplicationStatus:
 def parse_system_replications(body: object) -> tuple[bool | None, bool | None]:
     """(push blocked, pull blocked) from GET /api/system/replications."""
     if not isinstance(body, dict):
-        raise ValueError("system replications: expected a JSON object")
+        raise UnexpectedShape("system replications", "a JSON object", body)
     return _flag(body.get("blockPushReplications")), _flag(body.get("blockPullReplications"))
 
 

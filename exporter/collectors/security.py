@@ -21,7 +21,14 @@ from pydantic import Field
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Permission
-from exporter.values import is_unavailable, lower_or_empty, parse_count, parse_iso_timestamp
+from exporter.values import (
+    UnexpectedShape,
+    is_unavailable,
+    lower_or_empty,
+    parse_count,
+    parse_iso_timestamp,
+    scalar_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,7 @@ _OK = frozenset({200, 201})
 
 USERS_COUNT = F.gauge("jfrog_users",
                       "Users by realm and status (GET /access/api/v2/users, polled in the background).",
-                      "realm", "status")
+                      "realm", "status", key=("realm", "status"))
 USERS_TRUNCATED = F.gauge("jfrog_users_truncated",
                           "1 when the user or group list had more pages than max_pages allows: "
                           "jfrog_users and jfrog_groups then count only the pages read.")
@@ -205,11 +212,11 @@ def _cursor(body: dict[str, Any]) -> str | None:
 def parse_users_page(body: object) -> tuple[list[User], str | None]:
     """One page of GET /access/api/v2/users: the users' realm and status, and the next cursor."""
     if not isinstance(body, dict) or not isinstance(body.get("users"), list):
-        raise ValueError("users: expected an object with a 'users' list")
+        raise UnexpectedShape("users", "an object with a 'users' list", body)
     users = []
     for entry in body["users"]:
         if not isinstance(entry, dict):
-            raise ValueError("users: expected JSON objects")
+            raise UnexpectedShape("users", "JSON objects", entry)
         users.append(User(lower_or_empty(entry.get("realm")) or "unknown", lower_or_empty(entry.get("status"))))
     return users, _cursor(body)
 
@@ -217,7 +224,7 @@ def parse_users_page(body: object) -> tuple[list[User], str | None]:
 def parse_groups_page(body: object) -> tuple[int, str | None]:
     """One page of GET /access/api/v2/groups: how many groups it lists, and the next cursor."""
     if not isinstance(body, dict) or not isinstance(body.get("groups"), list):
-        raise ValueError("groups: expected an object with a 'groups' list")
+        raise UnexpectedShape("groups", "an object with a 'groups' list", body)
     return len(body["groups"]), _cursor(body)
 
 
@@ -237,9 +244,8 @@ def parse_certificate_date(value: object) -> float | None:
     if is_unavailable(value) or not isinstance(value, str | int | float) or isinstance(value, bool):
         return None
     parsed = parse_iso_timestamp(value)
-    if parsed is not None:
+    if parsed is not None or not isinstance(value, str):
         return parsed
-    assert isinstance(value, str)
     match = _JS_DATE.match(value.strip())
     if not match:
         return None
@@ -262,17 +268,17 @@ def parse_certificate_date(value: object) -> float | None:
 def parse_certificates(body: object) -> list[Certificate]:
     """GET /api/system/security/certificates; an unreadable date leaves ``expires`` None."""
     if not isinstance(body, list):
-        raise ValueError("certificates: expected a JSON list")
+        raise UnexpectedShape("certificates", "a JSON array", body)
     out = []
     for entry in body:
         if not isinstance(entry, dict):
-            raise ValueError("certificates: expected JSON objects")
+            raise UnexpectedShape("certificates", "JSON objects", entry)
         valid_until = entry.get("validUntil")
         out.append(Certificate(
-            alias=str(entry.get("certificateAlias") or ""),
-            issued_to=str(entry.get("issuedTo") or ""),
-            issued_by=str(entry.get("issuedBy") or ""),
-            valid_until="" if valid_until is None else str(valid_until),
+            alias=scalar_text(entry.get("certificateAlias")),
+            issued_to=scalar_text(entry.get("issuedTo")),
+            issued_by=scalar_text(entry.get("issuedBy")),
+            valid_until=scalar_text(valid_until),
             expires=parse_certificate_date(valid_until),
         ))
     return out
@@ -297,12 +303,12 @@ def _expiry(value: object) -> float | None:
 def parse_tokens(body: object) -> list[Token]:
     """GET /access/api/v1/tokens: subject and expiry of each token (its id and value are not kept)."""
     if not isinstance(body, dict) or not isinstance(body.get("tokens"), list):
-        raise ValueError("tokens: expected an object with a 'tokens' list")
+        raise UnexpectedShape("tokens", "an object with a 'tokens' list", body)
     out = []
     for entry in body["tokens"]:
         if not isinstance(entry, dict):
-            raise ValueError("tokens: expected JSON objects")
-        subject = str(entry.get("subject") or "")
+            raise UnexpectedShape("tokens", "JSON objects", entry)
+        subject = scalar_text(entry.get("subject"))
         out.append(Token(subject, subject_kind(subject), _expiry(entry.get("expiry"))))
     return out
 

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Permission
-from exporter.values import lower_or_empty, parse_count, parse_percent_ratio, parse_size, safe_url
+from exporter.values import (
+    UnexpectedShape,
+    lower_or_empty,
+    parse_count,
+    parse_percent_ratio,
+    parse_size,
+    safe_url,
+    scalar_text,
+)
 
 F = Declarations("storage")
 STORAGEINFO = F.endpoint("/artifactory/api/storageinfo", Permission.ADMIN)
@@ -114,7 +122,7 @@ def _bytes(summary: dict[str, object], key: str) -> float | None:
 
 def parse_storage_info(body: object) -> StorageInfo:
     if not isinstance(body, dict):
-        raise ValueError("expected a JSON object")
+        raise UnexpectedShape("storage info", "a JSON object", body)
     info = StorageInfo()
     binaries = body.get("binariesSummary") or {}
     if isinstance(binaries, dict):
@@ -139,13 +147,13 @@ def parse_storage_info(body: object) -> StorageInfo:
         )
     repos = body.get("repositoriesSummaryList") or []
     if not isinstance(repos, list):
-        raise ValueError("repositoriesSummaryList: expected a list")
+        raise UnexpectedShape("storage info: repositoriesSummaryList", "a JSON array", repos)
     for repo in repos:
-        if not isinstance(repo, dict) or not repo.get("repoKey"):
+        key = scalar_text(repo.get("repoKey")) if isinstance(repo, dict) else ""
+        if not key:
             continue
-        key = str(repo["repoKey"])
         # The TOTAL row sums the others; it is not a repository.
-        if key == "TOTAL" and str(repo.get("repoType", "")).upper() == "NA":
+        if key == "TOTAL" and lower_or_empty(repo.get("repoType")) == "na":
             continue
         info.repos.append(
             RepoStorage(

@@ -34,7 +34,7 @@ from exporter.collectors.base import Collector, CollectorSettings, Part, Run, pa
 from exporter.families import DURATION_BUCKETS, Declarations, Emitter, Histogram, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
 from exporter.validation import Duration
-from exporter.values import parse_count
+from exporter.values import UnexpectedShape, parse_count, scalar_text
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def _action(value: object) -> str:
     # v1 sends a string; newer APIs send {"name": "BEFORE_DOWNLOAD", "application": "artifactory"}.
     if isinstance(value, dict):
         value = value.get("name")
-    return str(value or "").strip()
+    return scalar_text(value).strip()
 
 
 def parse_workers(body: object) -> list[Worker]:
@@ -307,18 +307,18 @@ def parse_workers(body: object) -> list[Worker]:
     elif isinstance(body, list):
         entries = body
     else:
-        raise ValueError("workers: expected {\"workers\": [...]}")
+        raise UnexpectedShape("workers", "{\"workers\": [...]}", body)
     workers = []
     for entry in entries:
         if not isinstance(entry, dict):
-            raise ValueError("workers: expected JSON objects")
-        key = entry.get("key")
+            raise UnexpectedShape("workers", "JSON objects", entry)
+        key = scalar_text(entry.get("key"))
         if not key:
             continue
         enabled = entry.get("enabled")
         if isinstance(enabled, str):
             enabled = enabled.strip().lower() == "true"
-        workers.append(Worker(str(key), bool(enabled), _action(entry.get("action"))))
+        workers.append(Worker(key, bool(enabled), _action(entry.get("action"))))
     return workers
 
 
@@ -345,7 +345,7 @@ class Execution:
 
 def normalise_status(value: object) -> str:
     """"STATUS_SUCCESS" -> "success", "STATUS_FAIL" -> "fail"."""
-    text = str(value or "").strip().lower()
+    text = scalar_text(value).strip().lower()
     text = text.removeprefix("status_")
     text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
     return text or "unknown"
@@ -379,17 +379,17 @@ def _seconds(millis: object) -> float | None:
 def parse_execution(entry: object) -> Execution:
     """One history entry (response-parameter table of workers-rerun-and-history.txt)."""
     if not isinstance(entry, dict):
-        raise ValueError("execution history: expected JSON objects")
+        raise UnexpectedShape("execution history", "JSON objects", entry)
     result = _sub(entry, "executionResult")
     started, ended = _seconds(entry.get("startTimeMillis")), _seconds(entry.get("endTimeMillis"))
     stats = _sub(result, "workerStats", "workersStats", "executionMetrics") or _sub(entry, "executionMetrics")
     duration = _seconds(stats.get("executionDurationMillis"))
     if duration is None and started is not None and ended is not None:
         duration = max(0.0, ended - started)
-    ident = next((str(entry[k]) for k in _ID_FIELDS if entry.get(k)), None)
+    ident = next((text for text in (scalar_text(entry.get(k)) for k in _ID_FIELDS) if text), None)
     if ident is None:
         # No id field: what identifies a run is who ran when, and how it ended.
-        ident = "|".join(str(entry.get(k, "")) for k in
+        ident = "|".join(scalar_text(entry.get(k)) for k in
                          ("workerKey", "startTimeMillis", "endTimeMillis", "executionStatus", "triggeredBy"))
     test_run = entry.get("testRun")
     status = entry.get("executionStatus")
@@ -402,7 +402,7 @@ def parse_execution(entry: object) -> Execution:
         started=started,
         ended=ended,
         duration=duration,
-        test_run=test_run is True or str(test_run).lower() == "true",
+        test_run=test_run is True or (isinstance(test_run, str) and test_run.lower() == "true"),
         usage=_usage(entry, result),
     )
 
@@ -413,7 +413,7 @@ def parse_history(body: object) -> list[Execution]:
         body = next((v for k, v in body.items() if isinstance(v, list) and k.lower() in
                      ("entries", "history", "executionhistory", "executions", "items", "data")), body)
     if not isinstance(body, list):
-        raise ValueError("execution history: expected a JSON array")
+        raise UnexpectedShape("execution history", "a JSON array", body)
     return [parse_execution(entry) for entry in body]
 
 

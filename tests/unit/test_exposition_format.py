@@ -63,3 +63,11 @@ def test_same_family_from_two_targets_is_one_block() -> None:
     b.gauge(up, 0)
     text = assemble([render_families(a.families()), render_families(b.families())]).decode()
     assert text == '# HELP jfrog_up up\n# TYPE jfrog_up gauge\njfrog_up{target="a"} 1.0\njfrog_up{target="b"} 0.0\n'
+
+
+def test_a_lone_surrogate_from_the_jpd_renders_instead_of_failing() -> None:
+    out = Emitter("prod")
+    out.gauge(FILES, 1, repo="bad\udfffname")
+    text = assemble([render_families(out.families())])
+    assert b'repo="bad?name"' in text
+    text.decode("utf-8")  # valid UTF-8 for the scraper

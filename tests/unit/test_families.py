@@ -101,3 +101,62 @@ def test_every_collector_and_the_exporter_declare_in_the_one_registry() -> None:
     assert owners == {"exporter", *COLLECTORS}
     assert all(f.name.startswith("jfrog_") and f.help for f in REGISTRY.families())
     assert all(f.labels[:1] == ("target",) for f in REGISTRY.families() if f.name != "jfrog_exporter_build_info")
+
+
+def test_a_family_is_keyed_by_its_first_label_unless_it_says_otherwise() -> None:
+    f = Declarations("a", Registry())
+    assert f.gauge("jfrog_plain", "Plain.").key == ()
+    assert f.gauge("jfrog_repo_bytes", "Bytes.", "repo", "package_type").key == ("repo",)
+    assert f.info("jfrog_license_x_info", "License.", "license_type", "node_id", key=("license_type",)).key == (
+        "license_type",)
+    assert f.gauge("jfrog_node_x", "Any node.", "node_id", key=()).key == ()
+    assert f.state_set("jfrog_job_x_status", "Job.", ["ok"], "job").key == ("job",)
+    with pytest.raises(DeclarationError, match=r"key \['repo'\] names labels it does not declare"):
+        f.gauge("jfrog_y", "Y.", "worker", key=("repo",))
+    with pytest.raises(DeclarationError, match="names labels it does not declare"):
+        f.state_set("jfrog_z_status", "Z.", ["ok"], "job", key=("status",))  # the state never identifies
+
+
+def test_a_sample_without_its_identifying_label_is_left_out_with_one_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    f = Declarations("a", Registry())
+    gauge = f.gauge("jfrog_repo_files", "Files.", "repo", "package_type")
+    counter = f.counter("jfrog_repo_downloads", "Downloads.", "repo")
+    hist = f.histogram("jfrog_worker_seconds", "Runs.", "worker")
+    states = f.state_set("jfrog_member_status", "Member.", ["ok", "error"], "repo", "remote_repo")
+    users = f.gauge("jfrog_users_x", "Users.", "realm", "status", key=("realm", "status"))
+    out = Emitter("t")
+    with caplog.at_level(logging.WARNING):
+        for repo in ("", "  ", None):
+            out.gauge(gauge, 1, repo=repo, package_type="maven")
+            out.counter(counter, 1, repo=repo)
+            out.state(states, "ok", repo=repo, remote_repo="libs")
+        out.histogram(hist, (1.0,), (1, 1), 0.5, worker="")
+        out.gauge(users, 3, realm="internal", status="")
+        # Only the identifying labels must be there: an empty package type or remote repository is a value.
+        out.gauge(gauge, 2, repo="libs", package_type="")
+        out.state(states, "error", repo="libs", remote_repo="")
+    built = {m.name: m for m in out.families()}
+    assert set(built) == {"jfrog_repo_files", "jfrog_repo_downloads", "jfrog_worker_seconds", "jfrog_member_status",
+                          "jfrog_users_x"}  # HELP stays
+    assert [s.labels for s in built["jfrog_repo_files"].samples] == [
+        {"target": "t", "repo": "libs", "package_type": ""}]
+    assert [(s.labels["status"], s.value) for s in built["jfrog_member_status"].samples] == [("ok", 0), ("error", 1)]
+    assert built["jfrog_repo_downloads"].samples == built["jfrog_worker_seconds"].samples == []
+    assert built["jfrog_users_x"].samples == []
+    warnings = [r.message for r in caplog.records if "left out" in r.message]
+    assert sorted(warnings) == [
+        "jfrog_member_status: series left out: the JPD sent an entry without repo",
+        "jfrog_repo_downloads: series left out: the JPD sent an entry without repo",
+        "jfrog_repo_files: series left out: the JPD sent an entry without repo",
+        "jfrog_users_x: series left out: the JPD sent an entry without status",
+        "jfrog_worker_seconds: series left out: the JPD sent an entry without worker",
+    ]
+
+
+def test_every_declared_key_names_labels_of_its_family() -> None:
+    from exporter import selfmetrics  # noqa: F401  (registers the self-metrics)
+    from exporter.collectors import registry  # noqa: F401  (registers every collector's families)
+
+    for family in REGISTRY.families():
+        assert set(family.key) <= set(family.labels) - {"target"}, family.name

@@ -120,6 +120,7 @@ def test_pud_iso_times_are_read_when_millis_are_missing() -> None:
     ("", (None, None)),
     ("halfway", (None, None)),
     (None, (None, None)),
+    (", of ,", (None, None)),  # separators without digits: no progress, not a failed part
 ])
 def test_progress(text: object, expected: tuple[float | None, float | None]) -> None:
     assert parse_progress(text) == expected
