@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from exporter.simulator import faults, scenarios
-from exporter.simulator.core import STATE, Handler, SimState, jfrog_error
+from exporter.simulator.core import STATE, Handler, SimState, jfrog_error, serve
 from exporter.simulator.routes import ROUTE_MODULES
 
 
@@ -83,10 +83,4 @@ def build_app(state: SimState) -> web.Application:
 
 async def start(state: SimState, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
     """Start on host:port (0 picks a free port); returns the runner and the bound port."""
-    runner = web.AppRunner(build_app(state), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    addresses = runner.addresses
-    bound = int(addresses[0][1]) if addresses else port
-    return runner, bound
+    return await serve(build_app(state), host, port)

@@ -79,6 +79,16 @@ def edition_refusal(scenario_edition: str) -> web.Response | None:
     return jfrog_error(400, PRO_ONLY) if scenario_edition in ("oss", "jcr") else None
 
 
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on host:port (0 picks a free port); returns the runner and the bound port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    addresses = runner.addresses
+    return runner, int(addresses[0][1]) if addresses else port
+
+
 def jfrog_error(status: int, message: str) -> web.Response:
     """Artifactory's error body: {"errors":[{"status","message"}]}."""
     return web.json_response({"errors": [{"status": status, "message": message}]}, status=status)

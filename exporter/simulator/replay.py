@@ -16,7 +16,7 @@ from aiohttp import web
 
 from exporter.recording import Answer, Recording
 from exporter.simulator import faults
-from exporter.simulator.core import jfrog_error
+from exporter.simulator.core import jfrog_error, serve
 
 #: requests without a recorded answer listed by the control endpoint, at most
 MAX_UNMATCHED = 100
@@ -113,10 +113,4 @@ def build_app(state: ReplayState) -> web.Application:
 
 async def start(state: ReplayState, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
     """Serve the recording on host:port (0 picks a free port); returns the runner and the bound port."""
-    runner = web.AppRunner(build_app(state), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    addresses = runner.addresses
-    bound = int(addresses[0][1]) if addresses else port
-    return runner, bound
+    return await serve(build_app(state), host, port)

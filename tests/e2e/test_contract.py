@@ -61,8 +61,8 @@ def _check_families(collector: str, families: list[Metric]) -> None:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_every_collector_emits_only_its_declared_families(sim, scenario: str) -> None:
-    # The large scenario at a tenth of its size: the same shapes, labels and parts, in seconds.
-    url, _ = await sim.start(scenario, scale=1000 if scenario == "large" else None)
+    # The large scenario at 300 repositories: the same shapes, labels and parts, in seconds.
+    url, _ = await sim.start(scenario, scale=300 if scenario == "large" else None)
     engine = Engine([make_target(url, collectors=EVERYTHING_ON)], only=list(COLLECTORS))
     try:
         for _ in range(2):  # collectors that start from a watermark make every call from the second run on
