@@ -29,9 +29,9 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -69,8 +69,6 @@ MEMBER_STATES = ("healthy", "delayed", "pending_full_sync", "full_sync_running",
 #: the documented keys of RTFS stateSummary (jfrog_federation_federations{state})
 SUMMARY_STATES = ("HEALTHY", "NOT_AVAILABLE", "DELAYED", "PENDING_FS", "FULL_SYNC_RUNNING", "ERROR", "DISABLED")
 
-ADMIN_NEEDED = "requires an admin user (federation monitoring is admin-only; Artifactory answered 403)"
-
 SERVICE_INFO = F.info("jfrog_federation_service_info",
                       "Which federation service answers on the JPD (mode: rtfs or legacy).", "mode")
 FEDERATIONS = F.gauge("jfrog_federation_federations",
@@ -99,11 +97,6 @@ TRUNCATED_REPOS = F.gauge("jfrog_federation_failed_binary_tasks_truncated_repos"
 _NO_ANSWER = frozenset({Outcome.FORBIDDEN, Outcome.UNAUTHORIZED, Outcome.TIMEOUT, Outcome.UNREACHABLE,
                         Outcome.MISCONFIGURED})
 
-C = TypeVar("C")
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
 class FederationSettings(CollectorSettings):
     #: tasks asked for per page of the failed binary tasks list (the documented default is 1000)
     failed_tasks_page_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
@@ -111,25 +104,6 @@ class FederationSettings(CollectorSettings):
     failed_tasks_max_pages: Annotated[int, Field(ge=1, le=1000)] = 10
     #: legacy mode: also call the per-repository status endpoint (heavy on the JPD's database)
     legacy_repo_status: bool = False
-
-
-PartMethod = Callable[Concatenate[C, Part, P], Awaitable[T]]
-
-
-def _admin_only(fetch: PartMethod[C, P, T]) -> PartMethod[C, P, T]:
-    """A part of federation monitoring, which is admin-only: a 403 says so in the part's reason."""
-
-    @functools.wraps(fetch)
-    async def guarded(collector: C, part: Part, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fetch(collector, part, *args, **kwargs)
-        except CollectionError as exc:
-            if exc.outcome is not Outcome.FORBIDDEN:
-                raise
-            detail = exc.reason.removeprefix(f"{part.endpoint}: ")
-            raise CollectionError(Outcome.FORBIDDEN, f"{part.endpoint} {ADMIN_NEEDED}: {detail}") from None
-
-    return guarded
 
 
 def _repo_path(repo: str) -> dict[str, str]:
@@ -195,7 +169,6 @@ class FederationCollector(Collector[FederationSettings]):
         status = (self._legacy_status_endpoint,) if self.settings.legacy_repo_status else ()
         return (REPOSITORIES, INCONSISTENT, FAILED_TASKS, *status, FEDERATION_STATE)
 
-    @_admin_only
     async def _refused(self, part: Part, probe: ApiResult) -> None:
         probe.require()
 
@@ -208,13 +181,11 @@ class FederationCollector(Collector[FederationSettings]):
         )
         await asyncio.gather(self._shared_parts(run, repos), self._connections(run, repos, members))
 
-    @_admin_only
     async def _state_summary(self, part: Part, probe: ApiResult) -> None:
         summary = parse_result(parse_state_summary, probe)
         part.out.info(SERVICE_INFO, mode=RTFS)
         summary_families(summary, part.out)
 
-    @_admin_only
     async def _state_list(self, part: Part) -> list[Member]:
         members = [m for m in parse_result(parse_state_list, await part.get()) if self.target.repos.allows(m.repo)]
         member_families(members, part.out)
@@ -228,7 +199,6 @@ class FederationCollector(Collector[FederationSettings]):
         else:
             await run.part(CONNECTION_STATES, self._connection_states, repos, members)
 
-    @_admin_only
     async def _connection_states(self, part: Part, repos: list[str], members: list[Member]) -> None:
         results = await part.get_each(repos, _repo_path)
         others: dict[str, set[str]] = {}
@@ -259,7 +229,6 @@ class FederationCollector(Collector[FederationSettings]):
         else:
             await run.part(FEDERATION_STATE, self._legacy_members, lags, statuses or {})
 
-    @_admin_only
     async def _mirrors_lag(self, part: Part, probe: ApiResult, statuses: Mapping[str, LegacyRepoStatus]) -> list[Lag]:
         # The only part that reports lags in this mode, so a failing status part can never leave a second series.
         lags = parse_result(parse_mirrors_lag, probe)
@@ -267,7 +236,6 @@ class FederationCollector(Collector[FederationSettings]):
         lag_families((lag for lag in legacy_lags(lags, statuses) if self.target.repos.allows(lag.repo)), part.out)
         return lags
 
-    @_admin_only
     async def _legacy_members(self, part: Part, lags: list[Lag], statuses: Mapping[str, LegacyRepoStatus]) -> None:
         """Member states from federation/state, unavailableMirrors and mirrorsLag (and the per-repo status)."""
         state_result, unavailable_result = await asyncio.gather(part.get(), part.get(UNAVAILABLE_MIRRORS))
@@ -277,7 +245,6 @@ class FederationCollector(Collector[FederationSettings]):
         members = with_repo_statuses(legacy_members(states, unavailable, lags), statuses)
         member_families((m for m in members if self.target.repos.allows(m.repo)), part.out)
 
-    @_admin_only
     async def _legacy_statuses(self, part: Part, repos: list[str]) -> dict[str, LegacyRepoStatus]:
         results = await part.get_each(repos, _repo_path, endpoint=self._legacy_status_endpoint)
         if repos and not results and self._legacy_status_endpoint == LEGACY_REPO_STATUS_V2:
@@ -302,14 +269,12 @@ class FederationCollector(Collector[FederationSettings]):
         await asyncio.gather(run.part(INCONSISTENT, self._inconsistent, repos),
                              run.part(FAILED_TASKS, self._failed_tasks, repos))
 
-    @_admin_only
     async def _inconsistent(self, part: Part, repos: list[str]) -> None:
         # Touched first: a JPD before 7.108.3 lacks the endpoint, and the families still show what they mean.
         part.out.touch(INCONSISTENT_REPOS, REPO_INCONSISTENT)
         listed = parse_result(parse_inconsistent_repos, await part.get())
         inconsistent_families([r for r in listed if self.target.repos.allows(r)], repos, part.out)
 
-    @_admin_only
     async def _failed_tasks(self, part: Part, repos: list[str]) -> None:
         counted = await part.each(repos, functools.partial(self._count_failed_tasks, part))
         failures = [(f"{part.endpoint} for {repo}", c.outcome, c.reason.removeprefix(f"{part.endpoint}: "))

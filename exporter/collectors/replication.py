@@ -33,8 +33,6 @@ SYSTEM = F.endpoint("/artifactory/api/system/replications", Permission.ADMIN)
 #: jfrog_replication_status / jfrog_replication_target_status, as the metric contract lists them
 STATES = ("never_run", "incomplete", "error", "warn", "ok", "inconsistent")
 
-ADMIN_NEEDED = "requires an admin user (Artifactory answers 403 to other users)"
-READ_NEEDED = "requires read permission on each replicated repository"
 PRO_NEEDED = "replication needs Artifactory Pro"
 
 BLOCKED = F.gauge("jfrog_replication_blocked",
@@ -90,7 +88,7 @@ class ReplicationCollector(Collector[ReplicationSettings]):
 
     @staticmethod
     async def _system(part: Part) -> None:
-        push, pull = parse_result(parse_system_replications, _checked(await part.get(), ADMIN_NEEDED))
+        push, pull = parse_result(parse_system_replications, _checked(await part.get()))
         blocked_families(push, pull, part.out)
 
     async def _configs(self, part: Part) -> ByRepo:
@@ -98,7 +96,7 @@ class ReplicationCollector(Collector[ReplicationSettings]):
         if self.settings.repos:
             configs = await self._listed_configs(part)
         else:
-            configs = parse_result(parse_replication_configs, _checked(await part.get(), ADMIN_NEEDED))
+            configs = parse_result(parse_replication_configs, _checked(await part.get()))
         by_repo: ByRepo = {}
         for config in configs:
             if self.target.repos.allows(config.repo):
@@ -110,10 +108,7 @@ class ReplicationCollector(Collector[ReplicationSettings]):
     async def _listed_configs(self, part: Part) -> list[ReplicationConfig]:
         # The target's filters apply before any per-repository call.
         repos = [repo for repo in dict.fromkeys(self.settings.repos) if self.target.repos.allows(repo)]
-        try:
-            results = await part.get_each(repos, path=lambda repo: {"repo": repo})
-        except CollectionError as exc:
-            raise _explained(exc, part.endpoint, ADMIN_NEEDED) from None
+        results = await part.get_each(repos, path=lambda repo: {"repo": repo})
         for repo in repos:
             if repo not in results and repo not in self._warned:
                 self._warned.add(repo)
@@ -130,26 +125,15 @@ class ReplicationCollector(Collector[ReplicationSettings]):
 
     @staticmethod
     async def _statuses(part: Part, by_repo: ByRepo) -> None:
-        try:
-            # A repository gone since its configuration was read answers 404: it is left out.
-            results = await part.get_each(list(by_repo), path=lambda repo: {"repo": repo})
-        except CollectionError as exc:
-            raise _explained(exc, part.endpoint, READ_NEEDED) from None
+        # A repository gone since its configuration was read answers 404: it is left out.
+        results = await part.get_each(list(by_repo), path=lambda repo: {"repo": repo})
         statuses = {repo: parse_result(parse_replication_status, result) for repo, result in results.items()}
         status_families(by_repo, statuses, part.out)
 
 
-def _explained(error: CollectionError, endpoint: str, needs: str) -> CollectionError:
-    """A 403 says which permission is missing."""
-    if error.outcome is Outcome.FORBIDDEN:
-        return CollectionError(Outcome.FORBIDDEN, f"{endpoint} {needs}: {error.reason}")
-    return error
-
-
-def _checked(result: ApiResult, needs: str) -> ApiResult:
-    """The result of a call whose failure fails the part: a 403 names the permission, a 404 the edition."""
-    if result.outcome is Outcome.FORBIDDEN:
-        raise CollectionError(Outcome.FORBIDDEN, f"{result.endpoint} {needs}: {result.reason}")
+def _checked(result: ApiResult) -> ApiResult:
+    """The result of a call whose failure fails the part; a refusal as unsupported names the edition.
+    (A 403's reason already names the permission the endpoint needs: the client adds it.)"""
     if result.unsupported:
         raise CollectionError(Outcome.UNSUPPORTED, f"{result.endpoint}: {result.reason} ({PRO_NEEDED})")
     return result

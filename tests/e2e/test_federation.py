@@ -216,9 +216,11 @@ async def test_non_admin_token_is_forbidden_and_says_why(sim, collect_once, capl
         samples, engine = await collect_once([make_target(url, token="simulator-reader-token")],
                                              only=["federation"])
     assert value(samples, "jfrog_exporter_collector_runs_total", collector="federation", outcome="forbidden") == 1
-    assert "requires an admin user" in engine.store.run("sim", "federation").reason
+    reason = engine.store.run("sim", "federation").reason
+    # Said once: the client names the permission an endpoint needs.
+    assert reason.count("needs an admin user") == 1, reason
     assert "collector=federation failed: forbidden" in caplog.text
-    assert "requires an admin user" in caplog.text
+    assert "needs an admin user" in caplog.text
     # Forbidden says nothing about the mode: the legacy endpoints were not tried.
     assert calls(engine, MIRRORS_LAG) == 0
     # Nor were the other calls, which would be refused too; their parts ended as the probe did.
