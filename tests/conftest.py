@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from exporter.config import AuthConfig, TargetConfig
+from exporter.recording import load_recording
 from exporter.scheduler import Engine
-from exporter.simulator import scenarios
+from exporter.simulator import replay, scenarios
 from exporter.simulator.app import start
 from exporter.simulator.core import DEFAULT_TOKEN, SimState
 from tests.support import Samples, parse_exposition
@@ -25,6 +26,13 @@ class InProcessSimulator:
         runner, port = await start(sim_state)
         self.runners.append(runner)
         return f"http://127.0.0.1:{port}", sim_state
+
+    async def replay(self, directory: Path) -> tuple[str, replay.ReplayState]:
+        """A recording written by `record`, served as `simulate --replay` serves it."""
+        state = replay.ReplayState(load_recording(directory))
+        runner, port = await replay.start(state)
+        self.runners.append(runner)
+        return f"http://127.0.0.1:{port}", state
 
 
 @pytest.fixture

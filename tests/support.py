@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +28,11 @@ REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def documented(area: str, name: str) -> Any:
+    """A documented payload kept in tests/payloads/AREA/NAME, parsed."""
+    return json.loads((REPO / "tests" / "payloads" / area / name).read_text())
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors.registry import COLLECTORS
@@ -36,7 +35,6 @@ from exporter.recording import INDEX, NameMap, load_recording, record_round, wri
 from exporter.scheduler import Engine
 from exporter.simulator.core import Credentials
 from exporter.simulator.faults import Fault
-from exporter.simulator.replay import ReplayState, start
 from exporter.simulator.scenarios import SCENARIOS
 from exporter.simulator.security_data import AREA as SECURITY
 from exporter.simulator.security_data import SecurityArea
@@ -99,25 +97,6 @@ def assert_same(recorded: Samples, replayed: Samples, names: NameMap | None = No
     }
 
 
-class Replays:
-    def __init__(self) -> None:
-        self.runners: list[web.AppRunner] = []
-
-    async def start(self, directory: Path) -> tuple[str, ReplayState]:
-        state = ReplayState(load_recording(directory))
-        runner, port = await start(state)
-        self.runners.append(runner)
-        return f"http://127.0.0.1:{port}", state
-
-
-@pytest.fixture
-async def replays() -> AsyncIterator[Replays]:
-    served = Replays()
-    yield served
-    for runner in served.runners:
-        await runner.cleanup()
-
-
 async def run_rounds(url: str) -> tuple[Samples, Engine]:
     """Every collector against ``url`` for two rounds, as recorded: the second makes the calls that start from
     a watermark."""
@@ -132,12 +111,12 @@ async def run_rounds(url: str) -> tuple[Samples, Engine]:
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-async def test_a_replay_gives_the_recorded_metrics(sim, replays, tmp_path: Path, scenario: str) -> None:
+async def test_a_replay_gives_the_recorded_metrics(sim, tmp_path: Path, scenario: str) -> None:
     # The large scenario at 300 repositories: the same shapes, labels and parts.
     url, _ = await sim.start(scenario, scale=300 if scenario == "large" else None)
     recorded = await record_round(make_target(url, collectors=EVERYTHING_ON), list(COLLECTORS))
     written = write_recording(tmp_path / "rec", recorded)
-    replay_url, state = await replays.start(tmp_path / "rec")
+    replay_url, state = await sim.replay(tmp_path / "rec")
 
     replayed, engine = await run_rounds(replay_url)
 
@@ -179,7 +158,7 @@ def _written(directory: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.read_text(errors="replace")
 
 
-async def test_nothing_secret_or_personal_is_written(sim, replays, tmp_path: Path) -> None:
+async def test_nothing_secret_or_personal_is_written(sim, tmp_path: Path) -> None:
     url, state = await sim.start("replication", credentials=Credentials(token=JWT, user="admin", password="pw"))
     assert state.scenario.ha_licenses is not None
     for lic, license_hash in zip(state.scenario.ha_licenses, LICENSE_HASHES, strict=True):
@@ -203,7 +182,7 @@ async def test_nothing_secret_or_personal_is_written(sim, replays, tmp_path: Pat
     assert written.redacted > 0 and written.renamed >= len(security.users)
 
     # Scrubbed, it still replays to the same series, users renamed alike in the list and the tokens' subjects.
-    replay_url, replay = await replays.start(tmp_path / "rec")
+    replay_url, replay = await sim.replay(tmp_path / "rec")
     replayed, _ = await run_rounds(replay_url)
     assert replay.unmatched == []
     assert_same(parse_exposition(recorded.exposition), replayed, written.names)
@@ -224,11 +203,11 @@ async def test_the_same_answers_give_the_same_recording(sim, tmp_path: Path) -> 
 
 # -- replay details -----------------------------------------------------------------------------------------------
 
-async def test_replay_matches_query_in_any_order_and_answers_404_otherwise(sim, replays, tmp_path: Path) -> None:
+async def test_replay_matches_query_in_any_order_and_answers_404_otherwise(sim, tmp_path: Path) -> None:
     url, _ = await sim.start("federation-rtfs")
     recorded = await record_round(make_target(url), ["federation", "security"])
     write_recording(tmp_path / "rec", recorded)
-    replay_url, state = await replays.start(tmp_path / "rec")
+    replay_url, state = await sim.replay(tmp_path / "rec")
     [paged, *_] = [a for a in state.recording.answers if a.query.count("&") >= 2]
     reordered = "&".join(reversed(paged.query.split("&")))
     async with httpx.AsyncClient(base_url=replay_url) as client:

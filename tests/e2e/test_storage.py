@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from exporter.collectors.storage import parse_storage_info
 from exporter.simulator.scenarios import GB
 from tests.conftest import make_target
-from tests.support import REPO, series, value
-
-PAYLOADS = REPO / "tests" / "payloads" / "core"
+from tests.support import documented, series, value
 
 
 def test_documented_sample() -> None:
     # 2.3.8 Get Storage Summary Info (jfrog-rest-apis.txt line 3696), made well-formed.
-    info = parse_storage_info(json.loads((PAYLOADS / "storageinfo.json").read_text()))
+    info = parse_storage_info(documented("core", "storageinfo.json"))
     assert info.binaries == 125_726
     assert info.binaries_size_bytes == pytest.approx(3.48 * GB)
     assert info.artifacts == 2_084_408

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -24,9 +23,7 @@ from exporter.collectors.activity import (
 from exporter.config import TargetConfig
 from exporter.families import Emitter
 from exporter.simulator.routes.aql import AqlError, Item, matches, parse_query, run
-from tests.support import REPO
-
-PAYLOADS = REPO / "tests" / "payloads" / "security"
+from tests.support import documented
 
 
 def test_activity_is_off_unless_enabled() -> None:
@@ -67,7 +64,7 @@ def test_query_is_bounded_in_time_and_size() -> None:
 
 def test_documented_aql_output_is_read() -> None:
     # 2.8.1 sample output (jfrog-rest-apis.txt line 10990); its dates carry no zone: UTC.
-    body = json.loads((PAYLOADS / "aql-items.json").read_text())
+    body = documented("security", "aql-items.json")
     [act] = parse_aql_activity(body, "created")
     assert (act.repo, act.path, act.name) == ("libs-release-local", "org/jfrog/artifactory", "artifactory.war")
     assert act.at_ms == datetime(2015, 1, 1, 10, 10, 10, tzinfo=UTC).timestamp() * 1000

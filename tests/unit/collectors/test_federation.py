@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import httpx
 import pytest
@@ -52,17 +52,16 @@ from exporter.collectors.federation import (
 from exporter.families import Emitter
 from exporter.outcomes import Outcome
 from tests.conftest import make_target
-from tests.support import REPO, jfrog_platform
+from tests.support import documented, jfrog_platform
 
-PAYLOADS = REPO / "tests" / "payloads" / "federation"
 US = "https://art-us.example.com/artifactory"
 AP = "https://art-ap.example.com/artifactory"
 
 Built = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def load(name: str) -> object:
-    return json.loads((PAYLOADS / name).read_text())
+def load(name: str) -> Any:
+    return documented("federation", name)
 
 
 def built(out: Emitter) -> Built:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +13,7 @@ from exporter.collectors.health import (
     parse_router_health,
     parse_version,
 )
-from tests.support import REPO
-
-PAYLOADS = REPO / "tests" / "payloads" / "core"
+from tests.support import documented
 
 
 def test_ping_and_readiness_samples() -> None:
@@ -31,7 +28,7 @@ def test_ping_and_readiness_samples() -> None:
 
 def test_router_health_unhealthy_sample_reports_each_service() -> None:
     # 4.3.1: the 503 answer carries the same JSON body.
-    body = json.loads((PAYLOADS / "router-health-unhealthy.json").read_text())
+    body = documented("core", "router-health-unhealthy.json")
     services = {(s.node_id, s.service_id): s.healthy for s in parse_router_health(body)}
     assert services == {
         ("12345-defg-6789", "router"): True,
@@ -55,7 +52,7 @@ def test_single_license_sample() -> None:
 
 def test_ha_licenses_sample_and_unassigned_node() -> None:
     # 4.2.11 sample: the second license is "Not in use".
-    licenses = parse_licenses(json.loads((PAYLOADS / "licenses-ha.json").read_text()))
+    licenses = parse_licenses(documented("core", "licenses-ha.json"))
     assert sorted(lic.node_id for lic in licenses) == ["", "art1"]
     assert all(lic.expires == datetime(2018, 5, 15, tzinfo=UTC).timestamp() for lic in licenses)
 

@@ -4,7 +4,6 @@ tests/payloads/maintenance), the families built from them, and the bundle-policy
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,12 +37,11 @@ from exporter.collectors.maintenance import (
 from exporter.families import Emitter
 from exporter.outcomes import CollectionError, Outcome
 from tests.conftest import make_target
-from tests.support import REPO, Samples, emitted, jfrog_platform
+from tests.support import Samples, documented, emitted, jfrog_platform
 
-PAYLOADS = REPO / "tests" / "payloads" / "maintenance"
 
 def load(name: str) -> Any:
-    return json.loads((PAYLOADS / name).read_text())
+    return documented("maintenance", name)
 
 
 def getter(samples: Samples) -> Callable[..., float | None]:

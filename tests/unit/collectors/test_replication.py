@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client.core import Metric
@@ -22,13 +22,11 @@ from exporter.collectors.replication import (
 )
 from exporter.families import Emitter
 from exporter.values import safe_url
-from tests.support import REPO
-
-PAYLOADS = REPO / "tests" / "payloads" / "replication"
+from tests.support import documented
 
 
-def load(name: str) -> object:
-    return json.loads((PAYLOADS / name).read_text())
+def load(name: str) -> Any:
+    return documented("replication", name)
 
 
 def samples(families: list[Metric]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

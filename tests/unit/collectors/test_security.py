@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from prometheus_client.core import Metric
@@ -31,14 +31,12 @@ from exporter.collectors.security import (
 from exporter.families import Emitter
 from exporter.simulator.security_data import iso_java, js_date
 from exporter.values import jwt_expiry
-from tests.support import REPO
+from tests.support import documented
 from tests.tokens import make_jwt
 
-PAYLOADS = REPO / "tests" / "payloads" / "security"
 
-
-def _load(name: str) -> object:
-    return json.loads((PAYLOADS / name).read_text())
+def _load(name: str) -> Any:
+    return documented("security", name)
 
 
 def samples(families: list[Metric]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -4,7 +4,6 @@ across polls and restarts, the families built from it, and the history calls ove
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -35,12 +34,11 @@ from exporter.collectors.workers import (
 from exporter.families import Emitter
 from exporter.outcomes import Outcome
 from tests.conftest import make_target
-from tests.support import REPO, Samples, emitted
+from tests.support import Samples, documented, emitted
 
-PAYLOADS = REPO / "tests" / "payloads" / "workers"
 
 def load(name: str) -> Any:
-    return json.loads((PAYLOADS / name).read_text())
+    return documented("workers", name)
 
 
 def get(samples: Samples, name: str, **labels: str) -> float | None:
