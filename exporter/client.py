@@ -8,6 +8,7 @@ route template for the exporter's self-metrics.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import logging
@@ -23,7 +24,8 @@ import httpx
 
 from exporter.editions import edition_refusal
 from exporter.families import DURATION_BUCKETS, REGISTRY, Emitter, Histogram
-from exporter.outcomes import CollectionError, Outcome
+from exporter.outcomes import CollectionError, Outcome, printable
+from exporter.redaction import redact, secret_values
 from exporter.selfmetrics import API_DURATION, API_REQUESTS
 from exporter.values import safe_url
 
@@ -98,7 +100,7 @@ class RequestStats:
 
 
 def one_line(text: str, limit: int = _SNIPPET) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", printable(text)).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -319,12 +321,15 @@ class JfrogClient:
                 request = http.build_request(call.method, call.url, params=call.params, json=call.json_body,
                                              content=call.body[0] if call.body else None, headers=self._headers(call))
                 auth = None if call.anonymous else self._basic_auth()
-                response = await http.send(request, stream=True, auth=auth)
-                code = str(response.status_code)
-                try:
-                    raw = await self._read_capped(response)
-                finally:
-                    await response.aclose()
+                # httpx's timeout bounds each read; a body trickling a byte at a time would never end without
+                # a deadline for the whole exchange.
+                async with asyncio.timeout(self.target.timeout):
+                    response = await http.send(request, stream=True, auth=auth)
+                    code = str(response.status_code)
+                    try:
+                        raw = await self._read_capped(response)
+                    finally:
+                        await response.aclose()
                 if self.recorder is not None:
                     self.recorder(request, response, raw)
             except _TooLarge:
@@ -334,6 +339,11 @@ class JfrogClient:
                 code = "timeout"
                 return self._fail(endpoint, Outcome.TIMEOUT, code,
                                   f"no answer within {self.target.timeout:g}s ({type(exc).__name__})"), None
+            except TimeoutError:
+                trickling = f" (HTTP {code} arrived, its body did not finish)" if code != "error" else ""
+                code = "timeout"
+                return self._fail(endpoint, Outcome.TIMEOUT, code,
+                                  f"no complete answer within {self.target.timeout:g}s{trickling}"), None
             except (httpx.TransportError, OSError) as exc:
                 code = "unreachable"
                 return self._fail(endpoint, Outcome.UNREACHABLE, code, _transport_reason(exc)), 0.0
@@ -342,7 +352,8 @@ class JfrogClient:
                 self.stats.record(endpoint, code, time.perf_counter() - started)
         if not call.anonymous:
             self._note_credentials(response.status_code)
-        return classify(endpoint, response.status_code, response.headers, raw, call.expect, call.accept)
+        result, delay = classify(endpoint, response.status_code, response.headers, raw, call.expect, call.accept)
+        return self._without_secrets(result), delay
 
     def _note_credentials(self, status: int) -> None:
         if status == 401:
@@ -351,7 +362,19 @@ class JfrogClient:
             self.credentials_accepted = True
 
     def _fail(self, endpoint: str, outcome: Outcome, code: str, reason: str) -> ApiResult:
-        return ApiResult(endpoint=endpoint, outcome=outcome, reason=reason)
+        return self._without_secrets(ApiResult(endpoint=endpoint, outcome=outcome, reason=reason))
+
+    def _without_secrets(self, result: ApiResult) -> ApiResult:
+        """A failure's reason and text body with the configured credentials hidden: a proxy or JPD may echo
+        the Authorization header, and reasons are logged and shown on the landing page."""
+        if result.outcome is Outcome.SUCCESS:
+            return result
+        secrets = secret_values(self.target.auth.token(), self.target.auth.basic())
+        reason = redact(result.reason, secrets)
+        body = redact(result.body, secrets) if isinstance(result.body, str) else result.body
+        if reason == result.reason and body == result.body:
+            return result
+        return dataclasses.replace(result, reason=reason, body=body)
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")
@@ -384,7 +407,8 @@ def classify(endpoint: str, status: int, headers: Mapping[str, str], raw: bytes,
         return ApiResult(endpoint, Outcome.SUCCESS, status, raw.decode("utf-8", "replace"), "", headers), None
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser's stack, which no JPD sends.
         return ApiResult(endpoint, Outcome.BAD_RESPONSE, status, raw.decode("utf-8", "replace"),
                          _not_json_reason(raw, headers.get("content-type", ""), exc), headers), None
     return ApiResult(endpoint, Outcome.SUCCESS, status, body, "", headers), None
@@ -472,12 +496,14 @@ class _Call:
     anonymous: bool
 
 
-def _not_json_reason(raw: bytes, content_type: str, exc: ValueError) -> str:
+def _not_json_reason(raw: bytes, content_type: str, exc: ValueError | RecursionError) -> str:
     if not raw.strip():
         return "expected JSON, got an empty body"
     text = raw[:4096].decode("utf-8", "replace")
     if "html" in content_type or text.lstrip().lower().startswith(("<!doctype html", "<html")):
         return f"expected JSON, got an HTML page ({describe_error_body(raw, content_type)})"
+    if isinstance(exc, RecursionError):
+        return "expected JSON, got JSON nested too deep to read"
     if text.lstrip()[:1] in "{[":
         return f"expected JSON, got malformed JSON ({exc})"
     return f"expected JSON, got text: {one_line(text, 80)!r}"

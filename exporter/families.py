@@ -29,6 +29,8 @@ from enum import StrEnum
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from exporter.outcomes import printable
+
 log = logging.getLogger(__name__)
 
 #: default buckets for durations in seconds (HTTP calls, worker runs)
@@ -216,6 +218,7 @@ class Declarations:
 
 _warned_unknown: set[tuple[str, str]] = set()
 _warned_unidentified: set[str] = set()
+_warned_duplicate: set[str] = set()
 
 
 def _format_bound(bound: float) -> str:
@@ -232,6 +235,8 @@ class Emitter:
         self.target = target
         self._families: dict[str, Built] = {}
         self._foreign: list[Metric] = []
+        #: label values already given per family: a JPD that lists one entry twice gets one series
+        self._seen: dict[str, set[tuple[str, ...]]] = {}
 
     def _values(self, family: Family, labels: Mapping[str, object]) -> list[str] | None:
         """The label values in declared order; None when an identifying one is empty: the sample is left out."""
@@ -241,13 +246,23 @@ class Emitter:
             extra = sorted(given.keys() - set(family.labels))
             raise LabelMismatch(f"{family.name}: labels differ from its declaration "
                                 f"(missing {missing}, undeclared {extra})")
-        values = ["" if given[k] is None else str(given[k]) for k in family.labels]
+        values = ["" if given[k] is None else printable(str(given[k])) for k in family.labels]
         for name in family.key:
             if not values[family.labels.index(name)].strip():
                 if family.name not in _warned_unidentified:
                     _warned_unidentified.add(family.name)
                     log.warning("%s: series left out: the JPD sent an entry without %s", family.name, name)
                 return None
+        seen = self._seen.setdefault(family.name, set())
+        identity = tuple(values)
+        if identity in seen:
+            # Prometheus would keep the first of two equal series anyway; say so once instead of exposing both.
+            if family.name not in _warned_duplicate:
+                _warned_duplicate.add(family.name)
+                log.warning("%s: series left out: the JPD sent the entry %s twice; the first is kept",
+                            family.name, dict(zip(family.labels, values, strict=True)))
+            return None
+        seen.add(identity)
         return values
 
     def _family(self, family: Family) -> Built:

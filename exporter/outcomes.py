@@ -58,10 +58,23 @@ def worst(outcomes: Iterable[Outcome]) -> Outcome:
     return min(outcomes, key=_RANK.__getitem__, default=Outcome.SUCCESS)
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate from the JPD's JSON (``"\\udfff"``) becomes "?", which
+    every page, log and exposition can encode."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 class CollectionError(Exception):
     """A call or a part that could not produce the data it needed."""
 
     def __init__(self, outcome: Outcome, reason: str) -> None:
+        reason = printable(reason)
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
@@ -98,6 +111,9 @@ class PartResult:
     families: list[Metric] | None
     #: the part this one could not run without, when that one failed
     needs: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", printable(self.reason))
 
     @property
     def succeeded(self) -> bool:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from exporter.client import ApiResult
 from exporter.families import Emitter
 from exporter.outcomes import CollectionError, Outcome, PartResult, combine
-from exporter.validation import Duration
+from exporter.validation import Interval
 
 if TYPE_CHECKING:
     from exporter.client import JfrogClient
@@ -49,7 +49,7 @@ class CollectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool | None = None
-    interval: Duration | None = None
+    interval: Interval | None = None
 
 
 S = TypeVar("S", bound=CollectorSettings)
@@ -101,12 +101,14 @@ def parse_result(parser: Callable[[Any], T], result: ApiResult) -> T:
     A failed call fails the part with its own outcome; a body of the wrong
     shape fails it as bad_response. Parsers read any decoded JSON and raise
     ValueError, and only that, for a shape they cannot read: anything else
-    is a bug, which the part reports as an internal error.
+    is a bug, which the part reports as an internal error. Numbers too large
+    for a float (OverflowError) and nesting too deep to walk (RecursionError)
+    are hostile answers, not bugs: bad_response too.
     """
     body = result.require()
     try:
         return parser(body)
-    except ValueError as exc:
+    except (ValueError, OverflowError, RecursionError) as exc:
         raise CollectionError(Outcome.BAD_RESPONSE, f"{result.endpoint}: unexpected shape: {exc}") from None
 
 

@@ -161,7 +161,18 @@ def parse_router_health(body: object) -> list[ServiceHealth]:
         if isinstance(entry, dict) and scalar_text(entry.get("service_id")):
             services.append(ServiceHealth(scalar_text(entry.get("node_id")), scalar_text(entry["service_id"]),
                                           _is_healthy(entry)))
-    return services
+    return _least_healthy(services)
+
+
+def _least_healthy(services: list[ServiceHealth]) -> list[ServiceHealth]:
+    """One entry per node and service: one listed twice is healthy only if every entry says so."""
+    merged: dict[tuple[str, str], ServiceHealth] = {}
+    for service in services:
+        key = (service.node_id, service.service_id)
+        known = merged.get(key)
+        if known is None or (known.healthy and not service.healthy):
+            merged[key] = service
+    return list(merged.values())
 
 
 def _is_healthy(entry: dict[str, Any]) -> bool:

@@ -31,9 +31,9 @@ from pydantic import Field
 
 from exporter.client import ApiResult, one_line
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result, run_bounded
-from exporter.families import DURATION_BUCKETS, Declarations, Emitter, Histogram, Permission
+from exporter.families import DURATION_BUCKETS, UNKNOWN_STATE, Declarations, Emitter, Histogram, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
-from exporter.validation import Duration
+from exporter.validation import Timeout
 from exporter.values import UnexpectedShape, parse_count, scalar_text
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ PROBE_DURATION = F.gauge("jfrog_worker_probe_duration_seconds",
 class WorkersSettings(CollectorSettings):
     #: key of a GENERIC_EVENT worker to execute each run as a synthetic probe
     probe_worker: str | None = None
-    probe_timeout: Duration = 10.0
+    probe_timeout: Timeout = 10.0
     #: execution-history calls in flight at once
     history_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
 
@@ -343,12 +343,24 @@ class Execution:
         return self.started
 
 
+#: the execution statuses the documents name (execute: STATUS_SUCCESS, STATUS_FAIL; test: STATUS_OK,
+#: STATUS_STOP, STATUS_ERROR); any other is counted as "unknown", so a JPD cannot grow the series without bound
+STATUSES = ("success", "fail", "ok", "stop", "error")
+_warned_statuses: set[str] = set()
+
+
 def normalise_status(value: object) -> str:
-    """"STATUS_SUCCESS" -> "success", "STATUS_FAIL" -> "fail"."""
+    """"STATUS_SUCCESS" -> "success", "STATUS_FAIL" -> "fail"; an undocumented status -> "unknown"."""
     text = scalar_text(value).strip().lower()
     text = text.removeprefix("status_")
     text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
-    return text or "unknown"
+    if text in STATUSES:
+        return text
+    if text and not _warned_statuses:
+        # Once per process: a JPD inventing statuses would otherwise fill the log as it fills the series.
+        _warned_statuses.add(text)
+        log.warning("worker execution status %r is not documented: counted as status=\"%s\"", value, UNKNOWN_STATE)
+    return UNKNOWN_STATE
 
 
 def _sub(entry: dict[str, Any], *keys: str) -> dict[str, Any]:

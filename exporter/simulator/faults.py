@@ -115,7 +115,9 @@ async def apply(fault: Fault, request: web.Request, handler: Handler) -> web.Str
     if canned is not None:
         return canned()
     if fault.kind == "answer":
-        return web.Response(status=fault.status, body=fault.body.encode(), headers={"Content-Type": fault.content_type})
+        # surrogatepass: a hostile answer may carry bytes that are no UTF-8 (a lone surrogate).
+        body = fault.body.encode("utf-8", "surrogatepass")
+        return web.Response(status=fault.status, body=body, headers={"Content-Type": fault.content_type})
     if fault.kind == "timeout":
         await asyncio.sleep(fault.seconds)
         return await handler(request)
