@@ -282,7 +282,15 @@ async def _wait_for_signal() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    # A SIGHUP (a closed terminal, or an operator used to Prometheus' reload) must not end the process.
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, _hangup)
     await stop.wait()
+
+
+def _hangup() -> None:
+    log.warning("SIGHUP received and ignored: secret files are re-read when they change; other configuration "
+                "is read at start, so restart to apply it")
 
 
 async def start_exporter(config: ExporterConfig,

@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exporter.collectors.base import CollectorSettings
 from exporter.collectors.registry import COLLECTORS
-from exporter.validation import Duration, check_patterns
+from exporter.validation import Timeout, check_patterns
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class _SecretSource:
         self._value = value
         self._path = path
         self._mtime: float | None = None
+        #: the problem last warned about, so a missing file is said once, not on every call
+        self._problem: str | None = None
 
     def get(self) -> str | None:
         if self._path is None:
@@ -67,7 +69,15 @@ class _SecretSource:
                 self._mtime = mtime
         except (OSError, ValueError) as exc:
             # Keep the last good secret: a rotation in progress must not stop collection.
-            log.warning("cannot re-read secret file %s: %s", self._path, exc)
+            problem = str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+            if problem != self._problem:
+                self._problem = problem
+                log.warning("cannot re-read secret file %s: %s; the last secret read from it stays in use "
+                            "until it can be read again", self._path, problem)
+            return self._value
+        if self._problem is not None:
+            self._problem = None
+            log.info("secret file %s can be read again", self._path)
         return self._value
 
     def __repr__(self) -> str:  # never print a secret
@@ -231,7 +241,7 @@ class TargetConfig(BaseModel):
     url: str
     auth: AuthConfig = Field(default_factory=AuthConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
     max_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024

@@ -5,10 +5,12 @@ Kept apart from both so neither imports the other to reach them.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -31,12 +33,37 @@ def parse_duration(value: Any) -> float:
             seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     else:
         raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration (a finite number of seconds, or e.g. 30s, 5m)")
     if seconds <= 0:
         raise ValueError("a duration must be greater than zero")
     return seconds
 
 
+def within(low: float, high: float, what: str) -> Callable[[float], float]:
+    """A check that a duration lies in [low, high], naming both ends when it does not."""
+
+    def check(seconds: float) -> float:
+        if not low <= seconds <= high:
+            raise ValueError(f"{what} must be between {_say(low)} and {_say(high)}, not {_say(seconds)}")
+        return seconds
+
+    return check
+
+
+def _say(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+#: how often a collector runs: more often than every second only loads the JPD, and beyond a day the
+#: scheduler's arithmetic is the only limit (a typo such as 1e15 would end the process)
+Interval = Annotated[float, BeforeValidator(parse_duration), AfterValidator(within(1, 86400, "an interval"))]
+#: how long one call may take
+Timeout = Annotated[float, BeforeValidator(parse_duration), AfterValidator(within(0.1, 3600, "a timeout"))]
 
 
 def check_patterns(patterns: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load_config
+from exporter.config import AuthConfig, ConfigError, load_config
 from tests.support import run_cli
 
 
@@ -113,6 +113,18 @@ targets:
         ("targets:\n  - url: http://x\n  - url: http://x", "two targets are named 'x'"),
         ("targets:\n  - url: http://x\n    max_concurrency: 0", "targets[0].max_concurrency: Input should be"),
         ("targets: [", "invalid YAML at line 1"),
+        # Durations that are no durations, or that would stall or end the process.
+        ("targets:\n  - url: http://x\n    timeout: nan", "targets[0].timeout: 'nan' is not a duration"),
+        ("targets:\n  - url: http://x\n    timeout: .inf", "targets[0].timeout: inf is not a duration"),
+        ("targets:\n  - url: http://x\n    timeout: 2h", "a timeout must be between 0.1s and 1h, not 2h"),
+        ("targets:\n  - url: http://x\n    collectors: {storage: {interval: nan}}",
+         "targets[0].collectors.storage.interval: 'nan' is not a duration"),
+        ("targets:\n  - url: http://x\n    collectors: {storage: {interval: inf}}",
+         "targets[0].collectors.storage.interval: 'inf' is not a duration"),
+        ("targets:\n  - url: http://x\n    collectors: {storage: {interval: 1e15}}",
+         "an interval must be between 1s and 1d, not 1e+15s"),
+        ("targets:\n  - url: http://x\n    collectors: {storage: {interval: 1ms}}",
+         "an interval must be between 1s and 1d, not 0.001s"),
     ],
 )
 def test_bad_yaml_names_the_field(tmp_path: Path, yaml_text: str, message: str) -> None:
@@ -148,3 +160,21 @@ def test_secrets_never_printed_in_errors(tmp_path: Path) -> None:
     result = run_cli("once", "--url", "http://user:hunter2@example.com")
     assert result.returncode == 2
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_an_unreadable_secret_file_is_said_once_and_the_last_secret_kept(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    token = tmp_path / "token"
+    token.write_text("first-token\n")
+    auth = AuthConfig(token_file=token)
+    assert auth.token() == "first-token"
+    token.unlink()
+    with caplog.at_level(logging.INFO, logger="exporter.config"):
+        values = {auth.token() for _ in range(500)}
+    assert values == {"first-token"}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "No such file or directory" in warnings[0].getMessage()
+    token.write_text("rotated-token\n")
+    assert auth.token() == "rotated-token"
+    assert "can be read again" in caplog.text
+    assert "first-token" not in caplog.text and "rotated-token" not in caplog.text
