@@ -30,6 +30,26 @@ class SimUser:
     username: str
     realm: str  # internal, ldap, saml, ... as Access spells them
     status: str  # enabled, disabled, locked, invited
+    groups: list[str] = field(default_factory=list)
+    admin: bool = False
+
+    @property
+    def email(self) -> str:
+        return f"{self.username}@acme.example.com"
+
+
+@dataclass
+class SimPermission:
+    """A permission target; actions in the legacy letters (r, w, n, d, m) the v1 API speaks."""
+
+    name: str
+    repositories: list[str]
+    users: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    includes: str = "**"
+    excludes: str = ""
+    #: a build section too (v2 only): build-info permissions live in the same target
+    build: bool = False
 
 
 @dataclass
@@ -57,6 +77,16 @@ class SecurityArea:
     groups: list[str] | None = field(default_factory=list)
     certificates: list[SimCertificate] | None = field(default_factory=list)
     tokens: list[SimToken] | None = field(default_factory=list)
+    permissions: list[SimPermission] | None = field(default_factory=list)
+
+    def user(self, name: str) -> SimUser | None:
+        return next((u for u in self.users or [] if u.username == name), None)
+
+    def members(self, group: str) -> list[str]:
+        return [u.username for u in self.users or [] if group in u.groups]
+
+    def permission(self, name: str) -> SimPermission | None:
+        return next((p for p in self.permissions or [] if p.name == name), None)
 
 
 @dataclass
@@ -94,16 +124,16 @@ def _user_subject(name: str) -> str:
 
 def healthy_security(day: float) -> SecurityArea:
     users = [
-        SimUser("admin", "internal", "enabled"),
-        SimUser("ci-bot", "internal", "enabled"),
-        SimUser("release-bot", "internal", "enabled"),
-        SimUser("alice", "internal", "enabled"),
-        SimUser("bob", "internal", "disabled"),
-        SimUser("carol", "internal", "locked"),
+        SimUser("admin", "internal", "enabled", ["admins"], admin=True),
+        SimUser("ci-bot", "internal", "enabled", ["ci", "deployers"]),
+        SimUser("release-bot", "internal", "enabled", ["deployers"]),
+        SimUser("alice", "internal", "enabled", ["deployers", "qa"]),
+        SimUser("bob", "internal", "disabled", ["readers"]),
+        SimUser("carol", "internal", "locked", ["qa"]),
         SimUser("dave", "internal", "invited"),
-        SimUser("reader", "internal", "enabled"),
-        *(SimUser(f"ldap-user-{i:02d}", "ldap", "disabled" if i == 4 else "enabled") for i in range(6)),
-        *(SimUser(f"saml-user-{i:02d}", "saml", "enabled") for i in range(3)),
+        SimUser("reader", "internal", "enabled", ["readers"]),
+        *(SimUser(f"ldap-user-{i:02d}", "ldap", "disabled" if i == 4 else "enabled", ["readers"]) for i in range(6)),
+        *(SimUser(f"saml-user-{i:02d}", "saml", "enabled", ["readers"]) for i in range(3)),
     ]
     certificates = [
         SimCertificate("partner-mtls", "Acme Partner", "Acme Issuing CA", iso_java(day - 300 * DAY),
@@ -130,7 +160,20 @@ def healthy_security(day: float) -> SecurityArea:
         groups=["readers", "deployers", "ci", "admins", "qa"],
         certificates=certificates,
         tokens=tokens,
+        permissions=healthy_permissions(),
     )
+
+
+def healthy_permissions() -> list[SimPermission]:
+    """The two targets a new Artifactory has, and a few a team adds; one name has a space, as "Any Remote" does."""
+    return [
+        SimPermission("Anything", ["ANY"], groups={"readers": "r"}),
+        SimPermission("Any Remote", ["ANY REMOTE"], groups={"ci": "rw"}),
+        SimPermission("deploy-releases", ["libs-release-local", "libs-snapshot-local"],
+                      users={"release-bot": "rwdn"}, groups={"deployers": "rwn", "admins": "mrwdn"}, build=True),
+        SimPermission("docker-push", ["docker-local"], users={"alice": "rw"}, groups={"ci": "rwd"},
+                      excludes="**/*-SNAPSHOT/**"),
+    ]
 
 
 def activity_repos(repos: list[Repo]) -> list[str]:
@@ -169,6 +212,12 @@ def populate_large(scenario: Scenario, day: float, users: int = 5_000, tokens: i
         SimUser(f"user-{i:05d}", _REALMS[i % len(_REALMS)], _STATUSES[(i // 4) % len(_STATUSES)]) for i in range(users)
     ]
     security.groups = [f"group-{i:04d}" for i in range(400)]
+    for i, user in enumerate(security.users):
+        user.groups = [f"group-{i % 400:04d}"]
+    security.permissions = [
+        SimPermission(f"perm-{i:04d}", [repo.key], groups={f"group-{i % 400:04d}": "rw"})
+        for i, repo in enumerate(scenario.repos[:500])
+    ]
     security.certificates = [
         SimCertificate(f"cert-{i:02d}", f"host-{i:02d}.example.com", "Acme Issuing CA", iso_java(day - 100 * DAY),
                        (iso_java if i % 2 else js_date)(day + (i * 17 % 400 - 20) * DAY))

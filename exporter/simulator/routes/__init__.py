@@ -7,14 +7,16 @@ from types import ModuleType
 from exporter.simulator.routes import (
     aql,
     federation,
+    legacy_security,
     maintenance,
     openmetrics,
     replication,
+    repositories,
     security,
     storage,
     system,
     workers,
 )
 
-ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, openmetrics, maintenance, workers,
-                                   security, aql]
+ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, repositories, openmetrics,
+                                   maintenance, workers, security, legacy_security, aql]

@@ -1,16 +1,19 @@
 """AQL (POST /artifactory/api/search/aql) over an item list that grows while the simulator runs.
 
-Enough of the language for monitoring queries: ``items.find(<criteria>)``
-with $and/$or, the comparison operators and $match on item and stat fields,
-then ``.include``, ``.sort``, ``.offset``, ``.limit`` and ``.distinct``.
+Enough of the language for monitoring queries and the common clients:
+``items.find(<criteria>)`` with $and/$or (a key may repeat, as JFrog's CLI
+writes it), the comparison operators, $match/$nmatch wildcards and the
+relative $last/$before on item, checksum and stat fields, then ``.include``,
+``.sort``, ``.offset``, ``.limit``, ``.distinct`` and ``.transitive``.
 Items are created and downloaded at the rates of the scenario's activity
 area from the moment the simulator starts; tests can add their own.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +29,12 @@ RUNTIME_KEY = "activity"
 #: at most this many generated events per request, so a long idle simulator answers quickly
 _MAX_EVENTS_PER_REQUEST = 100_000
 
+#: what an item shows when the query names no item field (the documents' sample, 2.8.1)
 _ITEM_FIELDS = ("repo", "path", "name", "type", "size", "created", "created_by", "modified", "modified_by",
                 "updated")
+#: the further item fields of 9.5, shown only when named (or with "*")
+_EXTRA_FIELDS = ("depth", "original_md5", "actual_md5", "original_sha1", "actual_sha1", "sha256")
+_ALL_FIELDS = _ITEM_FIELDS + _EXTRA_FIELDS
 _STAT_FIELDS = ("downloaded", "downloads", "downloaded_by")
 _DATE_FIELDS = {"created", "modified", "updated", "stat.downloaded"}
 
@@ -42,7 +49,14 @@ class Item:
     downloaded: float | None = None
     downloads: int = 0
 
+    def checksum(self, algorithm: str) -> str:
+        """A stable stand-in for the content's digest: the simulator stores no content."""
+        where = f"{self.repo}/{self.path}/{self.name}".encode()
+        return hashlib.new(algorithm, where, usedforsecurity=False).hexdigest()
+
     def value(self, name: str) -> Any:
+        if name in _EXTRA_FIELDS:
+            return self._extra(name)
         fields: dict[str, Any] = {
             "created": self.created, "modified": self.created, "updated": self.created,
             "type": "file", "created_by": "deployer", "modified_by": "deployer",
@@ -54,6 +68,13 @@ class Item:
         if name not in fields:
             raise AqlError(f"unknown field {name}")
         return fields[name]
+
+    def _extra(self, name: str) -> Any:
+        if name == "depth":
+            return len([p for p in self.path.split("/") if p and p != "."]) + 1
+        digest = {"md5": "md5", "sha1": "sha1", "sha256": "sha256"}[name.rsplit("_", 1)[-1]]
+        # Nothing is modified after upload here, so the original and actual checksums agree.
+        return self.checksum(digest)
 
 
 @dataclass
@@ -127,6 +148,15 @@ class AqlError(ValueError):
     pass
 
 
+class Pairs(list[tuple[str, Any]]):
+    """A JSON object with its keys in order and repeats kept: JFrog's CLI sends {"$or": [...], "$or": [...]}
+    and means both (jfrog-client-go, artifactory/services/utils/aqlquerybuilder.go)."""
+
+
+def _criteria(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=Pairs) if text else Pairs()
+
+
 @dataclass
 class Query:
     criteria: Any
@@ -169,7 +199,7 @@ def parse_query(text: str) -> Query:
     end = _balanced(text, pos)
     inner = text[pos + 1:end - 1].strip()
     try:
-        criteria = json.loads(inner) if inner else {}
+        criteria = _criteria(inner)
     except ValueError as exc:
         raise AqlError(f"criteria are not valid JSON: {exc}") from None
     query = Query(criteria)
@@ -192,30 +222,61 @@ def parse_query(text: str) -> Query:
         if name == "include":
             query.include = [str(v) for v in value]
         elif name == "sort" and len(value) == 1 and isinstance(value[0], dict) and len(value[0]) == 1:
-            [(direction, fields)] = value[0].items()
+            [(direction, fields)] = list(value[0].items())
             if direction not in ("$asc", "$desc"):
                 raise AqlError(".sort takes $asc or $desc")
             query.sort = (direction, [str(f) for f in fields])
         elif name in ("limit", "offset") and len(value) == 1 and isinstance(value[0], int):
             setattr(query, name, value[0])
-        elif name == "distinct":
-            pass
+        elif name in ("distinct", "transitive"):
+            pass  # unique results are all the simulator has; it has no remote content to fetch
         else:
             raise AqlError(f"unsupported element .{name}")
     return query
 
 
+#: partial precision the documents allow (9.6.7): just a year, or a year and a month
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
+#: relative time periods of $last and $before (9.6.8), in seconds; a month and a year taken as 30 and 365 days
+_PERIODS = {"mills": 0.001, "ms": 0.001, "seconds": 1, "s": 1, "minutes": 60, "days": 86400, "d": 86400,
+            "weeks": 7 * 86400, "w": 7 * 86400, "months": 30 * 86400, "mo": 30 * 86400,
+            "years": 365 * 86400, "y": 365 * 86400}
+_PERIOD = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
+
+
 def _date(value: Any) -> float:
     if not isinstance(value, str):
         raise AqlError(f"expected a date, got {value!r}")
-    text = value.strip().replace("Z", "+00:00")
+    text = value.strip()
+    partial = _PARTIAL_DATE.match(text)
+    if partial:
+        return datetime(int(partial[1]), int(partial[2] or 1), 1, tzinfo=UTC).timestamp()
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise AqlError(f"cannot parse date {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def _period(value: Any) -> float:
+    """Seconds of a relative period such as "3d" or "2w"."""
+    found = _PERIOD.match(value) if isinstance(value, str) else None
+    if found is None or found[2] not in _PERIODS:
+        raise AqlError(f"cannot parse relative time {value!r}")
+    return int(found[1]) * _PERIODS[found[2]]
+
+
+def _wildcard(pattern: Any) -> re.Pattern[str]:
+    """AQL's wildcards: "*" any string, "?" one character; everything else, brackets too, is literal."""
+    if not isinstance(pattern, str):
+        raise AqlError(f"$match takes a string, got {pattern!r}")
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+def _match(a: Any, b: Any) -> bool:
+    return isinstance(a, str) and _wildcard(b).fullmatch(a) is not None
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -225,12 +286,22 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "$gte": lambda a, b: a is not None and b is not None and a >= b,
     "$lt": lambda a, b: a is not None and b is not None and a < b,
     "$lte": lambda a, b: a is not None and b is not None and a <= b,
-    "$match": lambda a, b: isinstance(a, str) and fnmatch.fnmatchcase(a, b),
-    "$nmatch": lambda a, b: isinstance(a, str) and not fnmatch.fnmatchcase(a, b),
+    "$match": _match,
+    "$nmatch": lambda a, b: isinstance(a, str) and not _match(a, b),
 }
+#: relative operators, as the absolute ones they stand for at the time of the query
+_RELATIVE = {"$last": "$gte", "$before": "$lte"}
 
 
 def _compare(item: Item, fieldname: str, op: str, operand: Any) -> bool:
+    if fieldname == "type" and op == "$eq" and operand in ("any", "file", "folder"):
+        # Every simulated item is a file; "any" takes files and folders alike.
+        return operand in ("any", "file")
+    if op in _RELATIVE:
+        if fieldname not in _DATE_FIELDS:
+            raise AqlError(f"{op} applies to dates, not {fieldname}")
+        when = datetime.fromtimestamp(time.time() - _period(operand), UTC).isoformat()
+        op, operand = _RELATIVE[op], when
     if op not in _OPS:
         raise AqlError(f"unsupported operator {op}")
     actual = item.value(fieldname)
@@ -238,29 +309,38 @@ def _compare(item: Item, fieldname: str, op: str, operand: Any) -> bool:
         # Artifactory stores milliseconds: compare at that precision, like the database does.
         operand = round(_date(operand) * 1000)
         actual = None if actual is None else round(actual * 1000)
-    elif fieldname in ("size", "stat.downloads") and operand is not None:
+    elif fieldname in ("size", "depth", "stat.downloads") and operand is not None:
         operand = int(operand)
     return _OPS[op](actual, operand)
 
 
+def _entries(criteria: Any) -> list[tuple[str, Any]]:
+    """The key/value pairs of a JSON object, repeated keys included."""
+    if isinstance(criteria, Pairs):
+        return list(criteria)
+    if isinstance(criteria, dict):
+        return list(criteria.items())
+    raise AqlError("criteria must be JSON objects")
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, (Pairs, dict))
+
+
+def _holds(item: Item, key: str, value: Any) -> bool:
+    if key == "$and":
+        return all(matches(item, c) for c in value)
+    if key == "$or":
+        return any(matches(item, c) for c in value)
+    if _is_object(value):
+        return all(_compare(item, key, op, operand) for op, operand in _entries(value))
+    return _compare(item, key, "$eq", value)
+
+
 def matches(item: Item, criteria: Any) -> bool:
-    if isinstance(criteria, list):
+    if isinstance(criteria, list) and not isinstance(criteria, Pairs):
         return all(matches(item, c) for c in criteria)
-    if not isinstance(criteria, dict):
-        raise AqlError("criteria must be JSON objects")
-    for key, value in criteria.items():
-        if key == "$and":
-            if not all(matches(item, c) for c in value):
-                return False
-        elif key == "$or":
-            if not any(matches(item, c) for c in value):
-                return False
-        elif isinstance(value, dict):
-            if not all(_compare(item, key, op, operand) for op, operand in value.items()):
-                return False
-        elif not _compare(item, key, "$eq", value):
-            return False
-    return True
+    return all(_holds(item, key, value) for key, value in _entries(criteria))
 
 
 def _render(item: Item, include: list[str]) -> dict[str, Any]:
@@ -269,9 +349,9 @@ def _render(item: Item, include: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in item_fields or _ITEM_FIELDS:
         if name == "*":
-            for each in _ITEM_FIELDS:
+            for each in _ALL_FIELDS:
                 out[each] = _output(item, each)
-        elif name in _ITEM_FIELDS:
+        elif name in _ALL_FIELDS:
             out[name] = _output(item, name)
         else:
             raise AqlError(f"unknown field {name}")
