@@ -7,6 +7,10 @@ workers record an entry each time they are executed through the API. The
 history endpoint shows only the newest ``history_limit`` entries, so
 successive polls see overlapping windows, like the real one.
 
+Workers created, changed or deleted through the API live in ``SimState.runtime[CHANGES]`` over the
+scenario's own (``WorkersArea.current``, ``WorkersArea.lookup``): switching scenarios forgets them. A
+changed worker is a copy; the scenario's specs are never modified.
+
 Tests may replace ``WorkersArea.clock`` to move time forward without waiting.
 """
 
@@ -15,8 +19,8 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 AREA = "workers"
 #: key of the runtime dict (SimState.runtime) holding entries recorded by API executions
 RUNTIME = "workers"
+#: key of the runtime dict holding workers created, changed (a copy) or deleted (None) through the API
+CHANGES = "workers.changes"
 MINUTE = 60
 HOUR = 3600
 MB = 1024**2
@@ -33,8 +39,15 @@ MB = 1024**2
 LIMITS = {"maxCpuTimeMillis": 1000, "maxMemoryUsageBytes": 125_829_120, "maxExecutionDurationMillis": 6000}
 ARTIFACT_ACTIONS = ("BEFORE_DOWNLOAD", "AFTER_DOWNLOAD", "BEFORE_UPLOAD", "AFTER_CREATE", "AFTER_MOVE",
                     "AFTER_COPY", "BEFORE_DELETE")
+#: actions that need no repository filter; beyond the OpenAPI enum, servers offer more (tests/field/workers.yaml)
+OTHER_ACTIONS = ("AFTER_BUILD_INFO_SAVE", "BEFORE_CREATE_TOKEN", "GENERIC_EVENT", "SCHEDULED_EVENT", "BEFORE_MOVE",
+                 "BEFORE_PROPERTY_CREATE", "BEFORE_PROPERTY_DELETE", "AFTER_PROPERTY_CREATE",
+                 "AFTER_PROPERTY_DELETE", "BEFORE_REMOTE_INFO", "BEFORE_REVOKE_TOKEN", "BEFORE_CREATE")
+KNOWN_ACTIONS = frozenset(ARTIFACT_ACTIONS + OTHER_ACTIONS)
 SUCCESS = "STATUS_SUCCESS"
 FAIL = "STATUS_FAIL"
+#: period of event-driven workers created through the API: as if their event happened once a minute
+API_PERIOD = 60.0
 
 
 @dataclass
@@ -61,6 +74,13 @@ class WorkerSpec:
     source_code: str = ""
     #: a disabled worker stopped executing at this time
     stopped_at: float | None = None
+    #: created through the API at this time: no executions before it
+    started_at: float | None = None
+    #: (from, to) spans in which the worker was disabled and enabled again
+    pauses: tuple[tuple[float, float], ...] = ()
+    #: filterCriteria as a client sent it (camelCase); None: derived from repo_keys
+    filter_criteria: dict[str, Any] | None = None
+    debug: bool = False
 
 
 @dataclass
@@ -77,20 +97,55 @@ class WorkersArea:
             self._index = {w.key: w for w in self.workers}
         return self._index.get(key)
 
+    def current(self, changes: Mapping[str, WorkerSpec | None]) -> list[WorkerSpec]:
+        """The scenario's workers as changed through the API, then those created through it."""
+        out = [changes.get(w.key, w) for w in self.workers]
+        out += [spec for key, spec in changes.items() if self.find(key) is None]
+        return [w for w in out if w is not None]
+
+    def lookup(self, key: str, changes: Mapping[str, WorkerSpec | None]) -> WorkerSpec | None:
+        return changes[key] if key in changes else self.find(key)
+
     def scheduled(self, spec: WorkerSpec, now: float, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` periodic executions that ended by ``now``, newest first."""
         if spec.period is None:
             return []
-        until = now if spec.stopped_at is None else min(now, spec.stopped_at)
-        last = math.floor((until - self.origin - spec.offset) / spec.period)
         out: list[dict[str, Any]] = []
-        k = last
-        while k >= 0 and len(out) < limit:
-            entry = execution(spec, k, self.origin + spec.offset + k * spec.period)
-            if entry["endTimeMillis"] <= until * 1000:
-                out.append(entry)
-            k -= 1
+        for since, until in self._enabled_spans(spec, now):
+            k = math.floor((until - self.origin - spec.offset) / spec.period)
+            while k >= 0 and len(out) < limit:
+                start = self.origin + spec.offset + k * spec.period
+                if start < since:
+                    break
+                entry = execution(spec, k, start)
+                if entry["endTimeMillis"] <= until * 1000:
+                    out.append(entry)
+                k -= 1
         return out
+
+    def _enabled_spans(self, spec: WorkerSpec, now: float) -> list[tuple[float, float]]:
+        """The (from, to) spans up to ``now`` in which the worker executed, newest first."""
+        since = self.origin if spec.started_at is None else max(self.origin, spec.started_at)
+        until = now if spec.stopped_at is None else min(now, spec.stopped_at)
+        spans = []
+        for paused, resumed in sorted(spec.pauses, reverse=True):
+            if resumed < until:
+                spans.append((max(resumed, since), until))
+            until = min(until, paused)
+        spans.append((since, until))
+        return [(a, b) for a, b in spans if b > a]
+
+
+def enable(spec: WorkerSpec, now: float) -> WorkerSpec:
+    """The worker enabled at ``now``: it executes again from then on, its old history stays."""
+    if spec.enabled:
+        return spec
+    pauses = spec.pauses if spec.stopped_at is None else (*spec.pauses, (spec.stopped_at, now))
+    return replace(spec, enabled=True, stopped_at=None, pauses=pauses)
+
+
+def disable(spec: WorkerSpec, now: float) -> WorkerSpec:
+    return replace(spec, enabled=False, stopped_at=now) if spec.enabled else spec
 
 
 def area(scenario: Scenario) -> WorkersArea | None:

@@ -25,8 +25,9 @@ from tests.conftest import make_target
 from tests.support import parse_exposition, value
 
 FIELD = Path(__file__).resolve().parents[1] / "field"
-#: cases of these files are replayed elsewhere (tests/unit/test_field.py)
-SEPARATE = {"ping.yaml"}
+#: files replayed elsewhere: ping cases (tests/unit/test_field.py), the Workers OpenAPI document
+#: (tests/e2e/test_workers_openapi.py)
+SEPARATE = {"ping.yaml", "workers-openapi.yaml"}
 #: the scenario in which each collector has data around the replayed endpoint
 SCENARIO = {"replication": "replication", "federation": "federation-rtfs", "maintenance": "maintenance",
             "workers": "workers"}

@@ -47,7 +47,10 @@ def _documents() -> Iterator[tuple[str, Any]]:
     for path in sorted(PAYLOADS.rglob("*.json")):
         yield str(path.relative_to(PAYLOADS)), json.loads(path.read_text())
     for path in sorted(FIELD.glob("*.yaml")):
-        for answer in yaml.safe_load(path.read_text()):
+        answers = yaml.safe_load(path.read_text())
+        if not isinstance(answers, list):  # workers-openapi.yaml is a document, not a list of answers
+            continue
+        for answer in answers:
             if not 200 <= answer.get("status", 0) < 300:
                 continue
             try:
