@@ -41,6 +41,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port where nothing listens, held (bound, never listening) so no server started meanwhile takes it:
+    a connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 def parse_exposition(text: str) -> Samples:
     out: Samples = {}
     for family in text_string_to_metric_families(text):

@@ -39,7 +39,7 @@ from tests.packaging.test_dashboards import (
     selectors,
 )
 from tests.prometheus import PrometheusServer, prometheus_server
-from tests.support import REPO, Process, ensure_prometheus, exporter, free_port, simulator
+from tests.support import REPO, Process, closed_port, ensure_prometheus, exporter, simulator
 
 ALERTS = REPO / "alerts"
 RULE_FILES = sorted(ALERTS.glob("*.yaml"))
@@ -386,7 +386,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             if _missing(name):
                 continue
             if spec.scenario is None:
-                urls[name] = f"http://127.0.0.1:{free_port()}"
+                urls[name] = f"http://127.0.0.1:{stack.enter_context(closed_port())}"
                 continue
             if spec.share:
                 urls[name] = sims[spec.share].url + spec.path
@@ -402,7 +402,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         if "stale" in sims:
             sims["stale"].stop()
         # A second scrape URL of the same job where nothing listens: an exporter that is down.
-        scrape = [exp.url + "/metrics", f"http://127.0.0.1:{free_port()}/metrics"]
+        scrape = [exp.url + "/metrics", f"http://127.0.0.1:{stack.enter_context(closed_port())}/metrics"]
         prom = stack.enter_context(prometheus_server(tmp, scrape_urls=scrape, rule_files=RULE_FILES,
                                                      interval="1s", job=JOB))
         prom.wait_for_scrapes(2)
