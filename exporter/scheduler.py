@@ -43,6 +43,12 @@ BACKOFF_AFTER = 3
 BACKOFF_MAX_FACTOR = 8
 #: and never more than this many seconds
 BACKOFF_MAX_SECONDS = 3600.0
+#: how often the watchdog compares the clocks and looks for collectors whose data stopped moving
+WATCH_EVERY = 5.0
+#: a wall clock that moved this much more or less than the monotonic clock in one watch was stepped
+CLOCK_STEP = 2.0
+#: a collector with no completed run for two intervals and this long reports its data as stale
+STALE_GRACE = 60.0
 
 
 @dataclass
@@ -106,6 +112,10 @@ class Engine:
         self._render_lock = asyncio.Lock()
         self._render_pending = False
         self._render_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        #: monotonic time each job last completed a run (or the engine started), by (target, collector)
+        self._completed: dict[tuple[str, str], float] = {}
+        self._stale: set[tuple[str, str]] = set()
 
     def _request_metrics(self) -> Iterable[Metric]:
         out = Emitter(None)
@@ -141,6 +151,10 @@ class Engine:
         rendered = await asyncio.to_thread(_render_parts, parts)
         record = self.store.record(target, name, parts, duration, error=error, rendered=rendered)
         assert record.outcome is not None
+        self._completed[(target, name)] = time.monotonic()
+        if (target, name) in self._stale:
+            self._stale.discard((target, name))
+            log.info("target=%s collector=%s: a run completed again", target, name)
         self._log_transition(target, name, previous.outcome, previous.reason, record.outcome, record.reason,
                              duration)
         _log_missing_permissions(target, name, previous, record)
@@ -263,6 +277,49 @@ class Engine:
                 )
         scheduler.start()
         self._scheduler = scheduler
+        started = time.monotonic()
+        self._completed = {key: started for key in self.store.runs()}
+        self._watchdog = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """APScheduler plans by the wall clock: stepped back an hour (NTP, a resumed VM), it would wait an hour
+        in silence. The monotonic clock tells; and data that stopped moving is never reported as current."""
+        offset = time.time() - time.monotonic()
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            now_offset = time.time() - time.monotonic()
+            step, offset = now_offset - offset, now_offset
+            if abs(step) >= CLOCK_STEP:
+                log.warning("the wall clock stepped %+.0fs: every collector is rescheduled from now", step)
+                self.reschedule_all()
+            self.flag_stale(time.monotonic())
+
+    def reschedule_all(self) -> None:
+        """Every job's next run now (spread a little), its interval counted from there."""
+        if self._scheduler is None:
+            return
+        now = datetime.now().astimezone()
+        for offset, job in enumerate(self._scheduler.get_jobs()):
+            interval = job.trigger.interval.total_seconds()
+            job.reschedule(IntervalTrigger(seconds=interval, jitter=_jitter(interval)))
+            job.modify(next_run_time=now + timedelta(milliseconds=20 * offset))
+            target, name = job.args
+            self.store.schedule(target, name, next_run=(now + timedelta(milliseconds=20 * offset)).timestamp())
+
+    def flag_stale(self, now: float) -> None:
+        """A collector with no completed run for two of its intervals (and a grace) is reported as timed out,
+        its last data kept, until a run completes."""
+        for key, completed in self._completed.items():
+            record = self.store.run(*key)
+            quiet = now - completed
+            if key in self._stale or quiet <= 2 * record.interval + STALE_GRACE:
+                continue
+            self._stale.add(key)
+            reason = (f"no run completed for {quiet:.0f}s (one is due every {record.interval:g}s): the data is "
+                      "stale, the last run is still going or was never started")
+            log.warning("target=%s collector=%s: %s", *key, reason)
+            self.store.mark_stale(*key, reason)
+            self.request_render()
 
     async def _scheduled_run(self, target: str, name: str) -> None:
         try:
@@ -274,6 +331,9 @@ class Engine:
 
     async def shutdown(self) -> None:
         self._stopping = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

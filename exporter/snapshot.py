@@ -223,6 +223,15 @@ class SnapshotStore:
             parts=tuple(sorted(records, key=lambda p: p.endpoint)),
         ))
 
+    def mark_stale(self, target: str, collector: str, reason: str) -> None:
+        """No run completes: the collector is reported as timed out, its data kept, until one does."""
+        key = (target, collector)
+        record = self._records[key]
+        self.generation += 1
+        # Its parts too: none of them produced current data.
+        parts = tuple(replace(p, outcome=Outcome.TIMEOUT, reason=reason) if p.succeeded else p for p in record.parts)
+        self._put(key, replace(record, outcome=Outcome.TIMEOUT, reason=reason, parts=parts))
+
     def schedule(self, target: str, collector: str, *, interval: float | None = None,
                  next_run: float | None = None) -> None:
         """The collector's current interval (grows while it fails) and its next run, for the landing page."""

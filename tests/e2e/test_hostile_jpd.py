@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from exporter import families
 from exporter.collectors.health import ROUTER_HEALTH
 from exporter.collectors.storage import STORAGEINFO as STORAGE_INFO
 from exporter.outcomes import Outcome
@@ -128,7 +129,8 @@ async def test_a_service_listed_twice_is_healthy_only_if_both_entries_say_so(sim
     assert healthy == [0.0]
 
 
-async def test_a_repository_listed_twice_gives_one_series(sim, caplog) -> None:
+async def test_a_repository_listed_twice_gives_one_series(sim, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(families, "_warned_duplicate", set())  # warned once per process
     url, state = await sim.start()
     body = json.loads(storage_body("libs"))
     body["repositoriesSummaryList"] *= 2
