@@ -28,7 +28,7 @@ from exporter.config import (
 )
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.scheduler import CollectionThread, Engine
-from exporter.server import build_app
+from exporter.server import app_runner, build_app
 from exporter.snapshot import RunRecord
 
 log = logging.getLogger("exporter")
@@ -312,7 +312,7 @@ async def start_exporter(config: ExporterConfig,
         ssl_context = web_config.ssl_context()
         middlewares.append(web_config.middleware())
     app = build_app(engine.store, middlewares)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = app_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:

@@ -200,8 +200,9 @@ class Declarations:
               per_target: bool = True) -> Family:
         return self._add(name, Kind.GAUGE, help_text, labels, per_target=per_target, key=key)
 
-    def counter(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None) -> Family:
-        return self._add(name, Kind.COUNTER, help_text, labels, key=key)
+    def counter(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None,
+                per_target: bool = True) -> Family:
+        return self._add(name, Kind.COUNTER, help_text, labels, per_target=per_target, key=key)
 
     def histogram(self, name: str, help_text: str, *labels: str, key: Sequence[str] | None = None) -> Family:
         return self._add(name, Kind.HISTOGRAM, help_text, labels, key=key)

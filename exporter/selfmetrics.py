@@ -56,6 +56,9 @@ TOKEN_EXPIRY = F.gauge("jfrog_exporter_token_expiry_timestamp_seconds",
                        "locally); absent for reference tokens and basic auth.")
 API_DURATION = F.histogram("jfrog_exporter_api_request_duration_seconds", "Latency of HTTP calls to the JPD.",
                            "endpoint")
+SCRAPES_ABORTED = F.counter("jfrog_exporter_scrapes_aborted",
+                            "Responses to /metrics abandoned, and their connection closed, because the client had not "
+                            "read them within the send deadline.", per_target=False)
 
 
 def run_families(records: Mapping[tuple[str, str], RunRecord]) -> list[Metric]:
