@@ -304,14 +304,16 @@ async def start_exporter(config: ExporterConfig,
         raise
     host, port = parse_listen(config.listen)
     ssl_context = None
-    middlewares = []
+    basic_auth = None
     if config.web_config_file:
         from exporter.webconfig import load_web_config
 
         web_config = load_web_config(config.web_config_file)
         ssl_context = web_config.ssl_context()
-        middlewares.append(web_config.middleware())
-    app = build_app(engine.store, middlewares)
+        basic_auth = web_config.basic_auth()
+    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [])
+    if basic_auth:
+        app.on_cleanup.append(lambda _: basic_auth.close())
     runner = app_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)

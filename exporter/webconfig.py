@@ -6,11 +6,16 @@ Prometheus and its exporters use, so operators can reuse theirs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
+import os
 import ssl
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from exporter.config import ConfigError, format_validation_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+#: Threads that run bcrypt: a flood of wrong passwords queues behind them instead of taking the event loop.
+BCRYPT_THREADS = 2
+#: Checks waiting for those threads; beyond, a request is refused at once (503) without running bcrypt.
+MAX_PENDING_CHECKS = 32
+#: Credentials remembered after bcrypt accepted them (a handful of scrapers in practice).
+VERIFIED_CACHE_SIZE = 64
 
 _TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -68,42 +81,104 @@ class WebConfig(BaseModel):
             context.verify_mode = ssl.CERT_OPTIONAL
         return context
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-        users = {user: hashed.encode() for user, hashed in self.basic_auth_users.items()}
-        # bcrypt is deliberately slow; remember good pairs so scrapes stay cheap.
-        verified: set[tuple[str, bytes]] = set()
-
-        @web.middleware
-        async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if users and not _authorized(request.headers.get("Authorization", ""), users, verified):
-                return web.Response(status=401, text="Unauthorized\n",
-                                    headers={"WWW-Authenticate": 'Basic realm="jfrog-exporter"'})
-            return await handler(request)
-
-        return basic_auth
+    def basic_auth(self) -> BasicAuth | None:
+        """The middleware that checks ``basic_auth_users``; None when there are none."""
+        if not self.basic_auth_users:
+            return None
+        return BasicAuth({user: hashed.encode() for user, hashed in self.basic_auth_users.items()})
 
 
-def _authorized(header: str, users: dict[str, bytes], verified: set[tuple[str, bytes]]) -> bool:
+class BasicAuth:
+    """Basic auth against bcrypt hashes, without letting bcrypt slow the scrapes down.
+
+    bcrypt is deliberately slow (tens of ms a check), so it runs on threads of
+    its own, never on the serving event loop, and credentials it accepted are
+    remembered under a keyed hash of user and password (never the password):
+    an authorised scrape costs one HMAC. An unknown user costs the same bcrypt
+    work as a wrong password, so timing does not tell which users exist.
+    """
+
+    def __init__(self, users: dict[str, bytes]) -> None:
+        self._users = users
+        # Of the highest cost among the configured hashes, so no user answers faster than an unknown one.
+        self._dummy = bcrypt.hashpw(b"unknown user", bcrypt.gensalt(rounds=max(_cost(h) for h in users.values())))
+        self._key = os.urandom(32)  # per process: a remembered digest is useless outside it
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._executor = ThreadPoolExecutor(BCRYPT_THREADS, thread_name_prefix="basic-auth")
+        self._pending = 0
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._pending >= MAX_PENDING_CHECKS and not self._remembered(request):
+            return web.Response(status=503, text="Too many authentication attempts in progress\n",
+                                headers={"Retry-After": "1"})
+        if not await self.authorized(request.headers.get("Authorization", "")):
+            return web.Response(status=401, text="Unauthorized\n",
+                                headers={"WWW-Authenticate": 'Basic realm="jfrog-exporter"'})
+        return await handler(request)
+
+    async def authorized(self, header: str) -> bool:
+        credentials = _credentials(header)
+        if credentials is None:
+            return False
+        digest = self._digest(*credentials)
+        if digest in self._verified:
+            self._verified.move_to_end(digest)
+            return True
+        self._pending += 1
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(self._executor, self._check, *credentials)
+        finally:
+            self._pending -= 1
+        if ok:
+            self._remember(digest)
+        return ok
+
+    def _remembered(self, request: web.Request) -> bool:
+        credentials = _credentials(request.headers.get("Authorization", ""))
+        return credentials is not None and self._digest(*credentials) in self._verified
+
+    def _check(self, user: str, password: str) -> bool:
+        """bcrypt against the user's hash, or against a dummy one for an unknown user (on an executor thread)."""
+        hashed = self._users.get(user)
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
+        except ValueError:  # a password longer than bcrypt takes: refused before any work, whatever the user
+            return False
+        return ok and hashed is not None
+
+    def _digest(self, user: str, password: str) -> bytes:
+        # A user name has no colon (basic auth splits at the first one): user and password cannot run together.
+        return hmac.digest(self._key, f"{user}:{password}".encode(), hashlib.sha256)
+
+    def _remember(self, digest: bytes) -> None:
+        self._verified[digest] = None
+        while len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+
+    async def close(self) -> None:
+        """Drop the checks still queued (at shutdown; the server no longer answers them)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _cost(hashed: bytes) -> int:
+    """The cost factor of a bcrypt hash ("$2b$12$..." is 12), within what bcrypt accepts."""
+    try:
+        return min(max(int(hashed.split(b"$")[2]), 4), 31)
+    except (IndexError, ValueError):
+        return 12
+
+
+def _credentials(header: str) -> tuple[str, str] | None:
+    """User and password of a basic ``Authorization`` header; None when it is not one."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return False
-    hashed = users.get(user)
-    if not sep or hashed is None:
-        return False
-    key = (user, hashlib.sha256(password.encode()).digest())
-    if key in verified:
-        return True
-    try:
-        ok = bcrypt.checkpw(password.encode(), hashed)
-    except ValueError:
-        return False
-    if ok:
-        verified.add(key)
-    return ok
+        return None
+    return (user, password) if sep else None
 
 
 def load_web_config(path: Path | str) -> WebConfig:

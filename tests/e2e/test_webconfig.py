@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import shutil
 import ssl
 import subprocess
+import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import bcrypt
 import httpx
 import pytest
+from aiohttp import web
 
+from exporter import webconfig
+from exporter.server import app_runner, build_app
+from exporter.snapshot import SnapshotStore
+from exporter.webconfig import BasicAuth
 from tests.support import exporter, run_cli, simulator, wait_http
 
 
@@ -76,3 +86,91 @@ def test_bad_web_config_exits_2(tmp_path: Path, content: str, message: str) -> N
 def test_plain_http_without_web_config(tmp_path: Path) -> None:
     with simulator(tmp_path, "healthy") as sim, exporter(tmp_path, "--url", sim.url) as exp:
         assert wait_http(exp.url + "/metrics").status_code == 200
+
+
+def _header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _auth(password: bytes = b"scrape-pass", rounds: int = 4) -> BasicAuth:
+    return BasicAuth({"prometheus": bcrypt.hashpw(password, bcrypt.gensalt(rounds=rounds))})
+
+
+async def test_unknown_user_costs_the_same_bcrypt_check_as_a_wrong_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = _auth(rounds=5)
+    checked: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting)
+    assert not await auth.authorized(_header("nobody", "scrape-pass"))
+    assert not await auth.authorized(_header("prometheus", "wrong"))
+    assert len(checked) == 2
+    assert checked[0][:7] == checked[1][:7] == b"$2b$05$"  # the same work: same algorithm and cost
+    assert not await auth.authorized(_header("nobody", ""))  # an empty password too
+    assert not await auth.authorized("Basic !!!") and not await auth.authorized("Bearer x")
+    assert len(checked) == 3  # a header that is not basic auth names no user: nothing to hide
+    assert await auth.authorized(_header("prometheus", "scrape-pass"))
+    assert await auth.authorized(_header("prometheus", "scrape-pass"))
+    assert len(checked) == 4  # remembered: bcrypt ran for the first success only
+
+
+async def test_remembered_credentials_hold_no_password() -> None:
+    auth = _auth(b"a-secret-password")
+    assert await auth.authorized(_header("prometheus", "a-secret-password"))
+    remembered = list(auth._verified)
+    assert len(remembered) == 1 and len(remembered[0]) == 32
+    assert not any(b"a-secret-password" in key or b"prometheus" in key for key in remembered)
+    assert "a-secret-password" not in repr(vars(auth))
+
+
+async def test_remembered_credentials_are_bounded() -> None:
+    auth = _auth()
+    for i in range(webconfig.VERIFIED_CACHE_SIZE + 10):
+        auth._remember(bytes([i]) * 32)
+    assert len(auth._verified) == webconfig.VERIFIED_CACHE_SIZE
+
+
+@asynccontextmanager
+async def _serving(auth: BasicAuth) -> AsyncIterator[str]:
+    store = SnapshotStore()
+    store.render()
+    app = build_app(store, [auth.middleware])
+    app.on_cleanup.append(lambda _: auth.close())
+    runner = app_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def _guess_until(url: str, stop: threading.Event, codes: set[int]) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set():
+            codes.add(client.get("/metrics", auth=("prometheus", "a-guess")).status_code)
+
+
+async def test_an_authorised_scrape_is_quick_while_wrong_passwords_flood_in() -> None:
+    auth = _auth(rounds=10)  # about 0.1 s a check: on the event loop, 50 guessers would hold it for seconds
+    stop, codes = threading.Event(), set[int]()
+    async with _serving(auth) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        assert (await client.get("/metrics", auth=("prometheus", "scrape-pass"))).status_code == 200
+        guessers = [threading.Thread(target=_guess_until, args=(url, stop, codes)) for _ in range(50)]
+        for thread in guessers:
+            thread.start()
+        try:
+            await asyncio.sleep(0.5)  # every guesser has a check running or waiting
+            started = time.monotonic()
+            good = await client.get("/metrics", auth=("prometheus", "scrape-pass"))
+            elapsed = time.monotonic() - started
+        finally:
+            stop.set()
+            await asyncio.to_thread(lambda: [thread.join() for thread in guessers])
+    assert good.status_code == 200 and elapsed < 2.0, f"{elapsed:.2f}s"
+    assert 401 in codes and codes <= {401, 503}  # beyond the checks that may wait, refused at once
