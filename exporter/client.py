@@ -43,6 +43,11 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
 _SNIPPET = 120
 _CONNECTIONS_PER_POOL = 2
+#: a body beyond this many bytes is read only while no other large one is: the memory a target's bodies take
+#: stays near one cap, not one cap per request in flight
+_LARGE_BODY = 1 << 20
+#: of an error or a body that is not the expected JSON, this much text is kept
+_TEXT_KEPT = 64 * 1024
 
 #: sees each request with the answer the JPD gave and its body as read (``jfrog-exporter record``)
 ExchangeHook = Callable[[httpx.Request, httpx.Response, bytes], None]
@@ -168,6 +173,7 @@ class JfrogClient:
         self.recorder: ExchangeHook | None = None
         self._proof = asyncio.Lock()
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
+        self._large_body = asyncio.Lock()
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
         # One TLS context shared by the pools: loading the CA bundle once, not per pool.
@@ -317,21 +323,24 @@ class JfrogClient:
             pool = self._pick_pool()
             self._in_flight[pool] += 1
             http = self._pools[pool]
+            # Whether this exchange holds the large-body turn, and whether it passes it on to decoding.
+            large = keep_turn = False
             try:
                 request = http.build_request(call.method, call.url, params=call.params, json=call.json_body,
                                              content=call.body[0] if call.body else None, headers=self._headers(call))
                 auth = None if call.anonymous else self._basic_auth()
                 # httpx's timeout bounds each read; a body trickling a byte at a time would never end without
                 # a deadline for the whole exchange.
-                async with asyncio.timeout(self.target.timeout):
+                async with asyncio.timeout(self.target.timeout) as deadline:
                     response = await http.send(request, stream=True, auth=auth)
                     code = str(response.status_code)
                     try:
-                        raw = await self._read_capped(response)
+                        raw, large = await self._read_capped(response, deadline)
                     finally:
                         await response.aclose()
                 if self.recorder is not None:
                     self.recorder(request, response, raw)
+                keep_turn = large
             except _TooLarge:
                 return self._fail(endpoint, Outcome.BAD_RESPONSE, code,
                                   f"response larger than {self._max_bytes} bytes refused"), None
@@ -348,11 +357,19 @@ class JfrogClient:
                 code = "unreachable"
                 return self._fail(endpoint, Outcome.UNREACHABLE, code, _transport_reason(exc)), 0.0
             finally:
+                if large and not keep_turn:
+                    self._large_body.release()
                 self._in_flight[pool] -= 1
                 self.stats.record(endpoint, code, time.perf_counter() - started)
         if not call.anonymous:
             self._note_credentials(response.status_code)
-        result, delay = classify(endpoint, response.status_code, response.headers, raw, call.expect, call.accept)
+        try:
+            # Decoding JSON takes several times the body's size: a large body's turn lasts until it is decoded.
+            result, delay = classify(endpoint, response.status_code, response.headers, raw, call.expect,
+                                     call.accept)
+        finally:
+            if large:
+                self._large_body.release()
         return self._without_secrets(result), delay
 
     def _note_credentials(self, status: int) -> None:
@@ -376,18 +393,41 @@ class JfrogClient:
             return result
         return dataclasses.replace(result, reason=reason, body=body)
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _read_capped(self, response: httpx.Response, deadline: asyncio.Timeout) -> tuple[bytes, bool]:
+        """The body, and whether it is large: then this exchange holds the large-body turn, which the caller
+        releases once the body is decoded."""
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self._max_bytes:
             raise _TooLarge
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
+        large = False
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+                if size > _LARGE_BODY and not large:
+                    await self._wait_for_large_body_turn(deadline)
+                    large = True
+            return b"".join(chunks), large
+        except BaseException:
+            if large:
+                self._large_body.release()
+            raise
+
+    async def _wait_for_large_body_turn(self, deadline: asyncio.Timeout) -> None:
+        """Queue behind another large body; the wait does not count against this exchange's deadline."""
+        if not self._large_body.locked():
+            await self._large_body.acquire()
+            return
+        when = deadline.when()
+        paused_at = asyncio.get_running_loop().time()
+        deadline.reschedule(None)
+        await self._large_body.acquire()
+        if when is not None:
+            deadline.reschedule(when + asyncio.get_running_loop().time() - paused_at)
 
     def _auth_headers(self) -> dict[str, str]:
         token = self.target.auth.token()
@@ -409,7 +449,7 @@ def classify(endpoint: str, status: int, headers: Mapping[str, str], raw: bytes,
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         # RecursionError: JSON nested deeper than the parser's stack, which no JPD sends.
-        return ApiResult(endpoint, Outcome.BAD_RESPONSE, status, raw.decode("utf-8", "replace"),
+        return ApiResult(endpoint, Outcome.BAD_RESPONSE, status, _kept_text(raw),
                          _not_json_reason(raw, headers.get("content-type", ""), exc), headers), None
     return ApiResult(endpoint, Outcome.SUCCESS, status, body, "", headers), None
 
@@ -425,7 +465,7 @@ _REFUSALS: dict[int, tuple[Outcome, str]] = {
 def _classify_refusal(endpoint: str, status: int, headers: Mapping[str, str],
                       raw: bytes) -> tuple[ApiResult, float | None]:
     reason = f"HTTP {status}: {describe_error_body(raw, headers.get('content-type', ''))}"
-    text = raw.decode("utf-8", "replace")
+    text = _kept_text(raw)
     # AQL refuses in plain text, the other APIs in JFrog's error JSON; a page is never a refusal.
     message = jfrog_error_message(raw) or ("" if _looks_like_html(text) else one_line(text))
     refusal = edition_refusal(status, message) if status in (400, 403) else None
@@ -444,6 +484,11 @@ def _classify_refusal(endpoint: str, status: int, headers: Mapping[str, str],
     if status in _RETRY_STATUSES:
         delay = min(retry_after_seconds(headers.get("retry-after")) or 0.0, _MAX_RETRY_AFTER)
     return ApiResult(endpoint, Outcome.ERROR, status, text, reason, headers), delay
+
+
+def _kept_text(raw: bytes) -> str:
+    """The start of a body that is no data: enough to quote and classify, never megabytes of it."""
+    return raw[:_TEXT_KEPT].decode("utf-8", "replace")
 
 
 def judge_ping(result: ApiResult) -> bool | None:

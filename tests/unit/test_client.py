@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -199,3 +200,41 @@ async def test_a_proven_platform_whose_ping_goes_wrong_is_not_misconfigured() ->
     await client.aclose()
     assert first.outcome is second.outcome is Outcome.SUCCESS
     assert client.platform is True
+
+
+class _SlowBody(httpx.AsyncByteStream):
+    """A valid JSON body of ``chunks`` × 256 KiB, one chunk per ``pause``; counts how many such bodies are read
+    past their first MiB at once."""
+
+    reading: set[int] = set()
+    most = 0
+
+    def __init__(self, chunks: int, pause: float) -> None:
+        self.chunks, self.pause = chunks, pause
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        piece = b" " * (256 * 1024)
+        yield b"["
+        for i in range(self.chunks):
+            if i > 4:  # past 1 MiB and one chunk more: only the body holding the turn is read this far
+                _SlowBody.reading.add(id(self))
+                _SlowBody.most = max(_SlowBody.most, len(_SlowBody.reading))
+            await asyncio.sleep(self.pause)
+            yield piece
+        _SlowBody.reading.discard(id(self))
+        yield b"1]"
+
+
+async def test_large_bodies_are_read_one_at_a_time_and_waiting_is_not_timed() -> None:
+    # Four bodies of 2.5 MiB, each 0.4 s to read: 1.6 s one after the other, with a 1 s timeout per exchange.
+    client = client_for(lambda request: httpx.Response(200, stream=_SlowBody(10, 0.04)),
+                        timeout="1s", max_response_bytes=8 * 1024 * 1024, retries=0)
+    _SlowBody.reading.clear()
+    _SlowBody.most = 0
+    try:
+        results = await asyncio.gather(*(client.get(f"/api/thing{i}") for i in range(4)))
+    finally:
+        await client.aclose()
+    assert [r.outcome for r in results] == [Outcome.SUCCESS] * 4, [r.reason for r in results]
+    assert _SlowBody.most == 1
+    assert not client._large_body.locked(), "the turn is handed back"
