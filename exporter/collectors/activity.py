@@ -36,6 +36,7 @@ because they are one route (``POST /artifactory/api/search/aql``), and an
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -72,6 +73,8 @@ TRUNCATED = F.counter("jfrog_activity_truncated_windows",
                       "AQL windows whose answer still filled max_results at the smallest window: activity in them "
                       "may be missing from the counters.", "kind")
 
+#: repositories counted beyond those the JPD lists (created after the list was read)
+UNLISTED_REPOS = 1000
 #: the database keeps milliseconds: a window of one cannot be split, a full answer for it is counted as it is
 MIN_WINDOW_MS = 1
 
@@ -103,9 +106,23 @@ class ActivityCollector(Collector[ActivitySettings]):
         #: remote repositories' caches ("<key>-cache") -> the remote key, which the repo filter is about
         self._remote_of: dict[str, str] = {}
         self._known: list[str] = []
+        self._warned_unlisted = False
 
     def allowed(self, repo: str) -> bool:
         return self.target.repos.allows(self._remote_of.get(repo, repo))
+
+    def _countable(self, stream: Stream, repo: str) -> bool:
+        """Allowed, and listed by the JPD or among a few more (created since the list was read): a JPD that
+        names a new repository in every row cannot grow the counters without bound."""
+        if not self.allowed(repo):
+            return False
+        if repo in stream.counts or len(stream.counts) < len(self._known) + UNLISTED_REPOS:
+            return True
+        if not self._warned_unlisted:
+            self._warned_unlisted = True
+            log.warning("target=%s: AQL names more repositories than the JPD lists (%d): activity in the others "
+                        "is not counted", self.target.name, len(self._known))
+        return False
 
     async def collect(self, run: Run) -> None:
         # The list first: the searches count by it (remote caches) and give its quiet repositories their 0.
@@ -153,7 +170,7 @@ class ActivityCollector(Collector[ActivitySettings]):
             if until <= after:
                 return
             found = await self._query(part, stream, after, until, limit)
-            stream.count(found, after, until, self.allowed)
+            stream.count(found, after, until, functools.partial(self._countable, stream))
             if len(found) >= limit:
                 if stream.shrink(until):
                     continue  # not complete: ask again for the first half

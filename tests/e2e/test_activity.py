@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import pytest
 
-from exporter.collectors.activity import AQL, REPOSITORIES
+from exporter.collectors.activity import AQL, REPOSITORIES, UNLISTED_REPOS
 from exporter.outcomes import Outcome
 from exporter.scheduler import Engine
+from exporter.simulator.core import STATE
 from exporter.simulator.faults import Fault
 from exporter.simulator.routes.aql import activity_log
 from exporter.simulator.scenarios import Repo
@@ -306,3 +308,22 @@ async def test_a_failing_repository_list_fails_only_its_part(sim) -> None:
         assert REPOSITORIES in poller.reason()
     finally:
         await poller.close()
+
+
+async def test_a_jpd_naming_a_new_repository_in_every_row_cannot_grow_the_counters(sim, caplog) -> None:
+    url, _ = await _quiet_simulator(sim)
+    poller = Poller(url)
+    try:
+        listed = len(series(await poller.poll(), CREATED))
+        await asyncio.sleep(1.1)
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 0.5)) + ".000Z"
+        rows = [{"repo": f"invented-{i}", "path": ".", "name": f"f{i}", "created": at,
+                 "stats": [{"downloaded": at}]} for i in range(UNLISTED_REPOS + 500)]
+        body = json.dumps({"results": rows, "range": {"start_pos": 0, "end_pos": len(rows), "total": len(rows)}})
+        sim_state = sim.runners[-1].app[STATE]
+        sim_state.faults.append(Fault(route=AQL, kind="answer", body=body))
+        samples = await poller.poll()
+    finally:
+        await poller.close()
+    assert len(series(samples, CREATED)) == listed + UNLISTED_REPOS
+    assert "AQL names more repositories than the JPD lists" in caplog.text
