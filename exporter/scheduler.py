@@ -148,7 +148,13 @@ class Engine:
         duration = time.perf_counter() - started
         parts = self._within_cap(target, name, run.parts)
         # Rendering a big snapshot's sample lines takes a while: keep the event loop free for scrapes.
-        rendered = await asyncio.to_thread(_render_parts, parts)
+        try:
+            rendered = await asyncio.to_thread(_render_parts, parts)
+        except Exception as exc:  # data that cannot be rendered must fail the run, not leave it "success"
+            log.exception("target=%s collector=%s: cannot render the run's data", target, name)
+            error = f"internal error: cannot render the data: {type(exc).__name__}: {exc}"
+            parts = {endpoint: replace(p, families=None) for endpoint, p in parts.items()}
+            rendered = {}
         record = self.store.record(target, name, parts, duration, error=error, rendered=rendered)
         assert record.outcome is not None
         self._completed[(target, name)] = time.monotonic()
@@ -244,7 +250,10 @@ class Engine:
     async def _render_soon(self) -> None:
         async with self._render_lock:
             self._render_pending = False
-            await self.render_now(locked=True)
+            try:
+                await self.render_now(locked=True)
+            except Exception:  # the last payload stays served; the next run renders again
+                log.exception("cannot render /metrics; the previous payload is still served")
 
     async def render_now(self, locked: bool = False) -> None:
         if not locked:

@@ -110,3 +110,22 @@ async def test_the_self_metrics_name_every_part() -> None:
     assert endpoints == set(ANSWERS)
     assert value(samples, "jfrog_exporter_collector_success") == 1
     assert value(samples, "jfrog_exporter_credentials_accepted") == 1
+
+
+async def test_data_that_cannot_be_rendered_fails_the_run_and_keeps_the_last_good_data(monkeypatch, caplog) -> None:
+    engine = Engine([make_target("http://jpd.example", name="t")], ["health"], transport=jpd())
+    try:
+        assert value(await run_health(engine), "jfrog_up") == 1
+
+        def broken(families: object) -> object:
+            raise UnicodeEncodeError("utf-8", "\udfff", 0, 1, "surrogates not allowed")
+
+        monkeypatch.setattr("exporter.scheduler.render_families", broken)
+        samples = await run_health(engine)
+    finally:
+        await engine.shutdown()
+    run = engine.store.run("t", "health")
+    assert run.outcome is Outcome.ERROR and "cannot render the data" in run.reason
+    assert value(samples, "jfrog_exporter_collector_success", collector="health") == 0
+    assert value(samples, "jfrog_up") == 1, "the last good data stays"
+    assert "cannot render the run's data" in caplog.text
