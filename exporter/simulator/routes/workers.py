@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,14 +84,31 @@ async def list_workers(request: web.Request) -> web.Response:
     return web.json_response({"workers": [worker_body(w) for w in workers]})
 
 
-@admin
-async def get_worker(request: web.Request) -> web.Response:
+@dataclass(frozen=True)
+class Addressed:
+    """The worker a request names, with what its handler needs."""
+
+    state: SimState
+    data: WorkersArea
+    key: str
+    spec: WorkerSpec
+
+
+def _addressed(request: web.Request) -> Addressed | web.Response:
+    """The worker in the request's path, or the 404 that says it is not there."""
     data = _area(request)
     if data is None:
         return jfrog_error(404, _NO_WORKERS)
+    state = request.app[STATE]
     key = request.match_info["worker"]
-    spec = data.lookup(key, _changes(request.app[STATE]))
-    return _not_found(key) if spec is None else web.json_response(worker_body(spec))
+    spec = data.lookup(key, _changes(state))
+    return _not_found(key) if spec is None else Addressed(state, data, key, spec)
+
+
+@admin
+async def get_worker(request: web.Request) -> web.Response:
+    worker = _addressed(request)
+    return worker if isinstance(worker, web.Response) else web.json_response(worker_body(worker.spec))
 
 
 # -- create, update, delete ------------------------------------------------------------------------
@@ -267,30 +284,20 @@ async def update_worker_by_body(request: web.Request) -> web.Response:
 
 @admin
 async def delete_worker(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    data = _area(request)
-    if data is None:
-        return jfrog_error(404, _NO_WORKERS)
-    key = request.match_info["worker"]
-    changes = _changes(state)
-    if data.lookup(key, changes) is None:
-        return _not_found(key)
-    changes[key] = None
-    _forget_runs(state, key)
+    worker = _addressed(request)
+    if isinstance(worker, web.Response):
+        return worker
+    _changes(worker.state)[worker.key] = None
+    _forget_runs(worker.state, worker.key)
     return web.Response(status=204)
 
 
 async def _switch(request: web.Request, on: bool) -> web.Response:
-    data = _area(request)
-    if data is None:
-        return jfrog_error(404, _NO_WORKERS)
-    key = request.match_info["worker"]
-    changes = _changes(request.app[STATE])
-    spec = data.lookup(key, changes)
-    if spec is None:
-        return _not_found(key)
-    now = data.clock()
-    changes[key] = enable(spec, now) if on else disable(spec, now)
+    worker = _addressed(request)
+    if isinstance(worker, web.Response):
+        return worker
+    now = worker.data.clock()
+    _changes(worker.state)[worker.key] = enable(worker.spec, now) if on else disable(worker.spec, now)
     return web.Response(status=200)
 
 
@@ -415,14 +422,10 @@ def _test_outcome(spec: WorkerSpec, action: str, data: dict[str, Any]) -> tuple[
 
 @admin
 async def test_worker(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    data = _area(request)
-    if data is None:
-        return jfrog_error(404, _NO_WORKERS)
-    key = request.match_info["worker"]
-    spec = data.lookup(key, _changes(state))
-    if spec is None:
-        return _not_found(key)
+    worker = _addressed(request)
+    if isinstance(worker, web.Response):
+        return worker
+    state, data, spec = worker.state, worker.data, worker.spec
     try:
         body = await _json(request)
     except Invalid as exc:
@@ -456,14 +459,10 @@ def _log_lines(entry: dict[str, Any]) -> list[dict[str, Any]]:
 @admin
 async def worker_logs(request: web.Request) -> web.Response:
     """The logs of the worker's runs (those the history would hold, test runs included), oldest first."""
-    state = request.app[STATE]
-    data = _area(request)
-    if data is None:
-        return jfrog_error(404, _NO_WORKERS)
-    key = request.match_info["worker"]
-    spec = data.lookup(key, _changes(state))
-    if spec is None:
-        return _not_found(key)
+    worker = _addressed(request)
+    if isinstance(worker, web.Response):
+        return worker
+    state, data, spec = worker.state, worker.data, worker.spec
     try:
         since, until = _instant(request.query.get("from")), _instant(request.query.get("to"))
     except ValueError:
