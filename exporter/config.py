@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exporter.collectors.base import CollectorSettings
 from exporter.collectors.registry import COLLECTORS
+from exporter.redaction import without_userinfo
 from exporter.validation import Timeout, check_patterns
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,7 @@ def normalise_url(url: str) -> str:
     """The platform base URL: no trailing slash, no /artifactory suffix, no user-info."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
+        raise ValueError(f"{without_userinfo(url)!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise ValueError("credentials must not be part of the URL; use auth")
     path = parts.path.rstrip("/")

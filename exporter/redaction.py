@@ -19,6 +19,8 @@ _CREDENTIAL = r"(?=[^\s\"',;]*[0-9=+/._-])[^\s\"',;]{8,}"
 _SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)" + _CREDENTIAL)
 _FIELD = re.compile(r"(?i)\b(authorization|x-jfrog-art-api|api[_-]?key|access[_-]?token|password)"
                     r"([\"']?\s*[:=]\s*[\"']?)" + _CREDENTIAL)
+# user:password@ in a URL of any scheme, typed right or not (htps://, ftp://).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
 #: a secret shorter than this is not looked for: it would match ordinary words
 _MIN_SECRET = 6
 #: a text cut short may end with the start of a secret; this many characters of it are enough to hide
@@ -44,7 +46,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
             text = _cut_prefix(text, secret)
     for pattern in (_SCHEME, _FIELD):
         text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    return text
+    return without_userinfo(text)
+
+
+def without_userinfo(text: str) -> str:
+    """Every URL in ``text`` without its user-info, whatever its scheme."""
+    return _USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
 
 
 def _cut_prefix(text: str, secret: str) -> str:

@@ -102,6 +102,8 @@ targets:
     [
         ("targets: []", "targets: List should have at least 1 item"),
         ("targets:\n  - url: ftp://x", "targets[0].url: 'ftp://x' is not an http(s) URL"),
+        # A mistyped scheme with credentials in it: the message names the URL without them.
+        ("targets:\n  - url: ftp://u:hunter2@h", "targets[0].url: 'ftp://<redacted>@h' is not an http(s) URL"),
         ("targets:\n  - url: http://x\n    timeout: soon", "targets[0].timeout: 'soon' is not a duration"),
         ("targets:\n  - url: http://x\n    auth: {token_file: /nonexistent/token}",
          "targets[0].auth: token_file: cannot read /nonexistent/token"),
@@ -157,9 +159,10 @@ def test_bad_configuration_exits_2_before_anything_starts(tmp_path: Path) -> Non
 
 
 def test_secrets_never_printed_in_errors(tmp_path: Path) -> None:
-    result = run_cli("once", "--url", "http://user:hunter2@example.com")
-    assert result.returncode == 2
-    assert "hunter2" not in result.stderr + result.stdout
+    for url in ("http://user:hunter2@example.com", "htps://admin:hunter2@host"):
+        result = run_cli("once", "--url", url)
+        assert result.returncode == 2
+        assert "hunter2" not in result.stderr + result.stdout
 
 
 def test_an_unreadable_secret_file_is_said_once_and_the_last_secret_kept(tmp_path: Path,

@@ -8,7 +8,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.redaction import REDACTED, redact, secret_values
+from exporter.redaction import REDACTED, redact, secret_values, without_userinfo
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtb24ifQ.c2lnbmF0dXJl"
 SECRETS = secret_values(TOKEN, ("monitor", "s3cret-pass"))
@@ -48,3 +48,10 @@ _ALPHABET = string.ascii_letters + string.digits + "-_.~+/="
        after=st.text(max_size=60))
 def test_a_secret_never_survives(secret: str, before: str, after: str) -> None:
     assert secret not in redact(before + secret + after, secret_values(secret, None))
+
+
+def test_user_info_is_cut_from_every_url_whatever_its_scheme() -> None:
+    text = "tried htps://admin:pw@jpd.example/x and ftp://u@h and https://jpd.example/ok"
+    assert without_userinfo(text) == (f"tried htps://{REDACTED}@jpd.example/x and ftp://{REDACTED}@h and "
+                                      "https://jpd.example/ok")
+    assert redact("cannot reach http://a:b@jpd", []) == f"cannot reach http://{REDACTED}@jpd"
