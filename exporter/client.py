@@ -169,6 +169,8 @@ class JfrogClient:
         self.platform: bool | None = None
         #: why the URL is taken for something else than a JFrog Platform
         self.platform_reason = ""
+        #: whether the last ping answered OK; None before the first
+        self.ping_ok: bool | None = None
         #: told about every answer; None outside of ``record``
         self.recorder: ExchangeHook | None = None
         self._proof = asyncio.Lock()
@@ -246,6 +248,7 @@ class JfrogClient:
         """
         result = await self.probe(PING, expect="text")
         verdict = judge_ping(result)
+        self.ping_ok = verdict is True
         # Once a JFrog Platform, always one: a later odd answer is the JPD's trouble (jfrog_up 0), not a wrong URL.
         if verdict is False and self.platform is not True:
             self.platform, self.platform_reason = False, not_a_platform(self.target.url, result)

@@ -232,6 +232,43 @@ class Engine:
                 job = job.reschedule(IntervalTrigger(seconds=wanted, jitter=_jitter(wanted)))
         next_run = job.next_run_time.timestamp() if job is not None and job.next_run_time else None
         self.store.schedule(target, name, interval=wanted, next_run=next_run)
+        if wanted > collector.interval:
+            self._watch_for_recovery(target, collector.interval)
+
+    # -- recovery ------------------------------------------------------------
+    def _watch_for_recovery(self, target: str, every: float) -> None:
+        """While collectors of a JPD that stopped answering its ping are backed off, ping it at their own
+        interval: the first answer ends the back-off, so a JPD that is back is seen at once, not after
+        the longest interval. (A JPD that answers its ping but fails an endpoint stays backed off.)"""
+        runtime = self.targets[target]
+        if self._scheduler is None or runtime.client.ping_ok is not False:
+            return
+        job_id = f"{target}/recovery"
+        job = self._scheduler.get_job(job_id)
+        if job is not None and job.trigger.interval.total_seconds() <= every:
+            return
+        self._scheduler.add_job(self._probe_recovery, IntervalTrigger(seconds=every), args=(target,), id=job_id,
+                                name=f"recovery probe of {target}", max_instances=1, coalesce=True,
+                                replace_existing=True)
+
+    async def _probe_recovery(self, target: str) -> None:
+        runtime = self.targets[target]
+        result = await runtime.client.ping()
+        if not (result.ok and runtime.client.ping_ok):
+            return
+        if self._scheduler is not None:
+            self._scheduler.remove_job(f"{target}/recovery")
+        now = datetime.now().astimezone()
+        for offset, (name, collector) in enumerate(runtime.collectors.items()):
+            if self.store.run(target, name).interval <= collector.interval:
+                continue
+            log.info("target=%s collector=%s: the JPD answers its ping again: back to every %gs, running now",
+                     target, name, collector.interval)
+            self.store.schedule(target, name, interval=collector.interval)
+            job = self._scheduler.get_job(f"{target}/{name}") if self._scheduler is not None else None
+            if job is not None:
+                job.reschedule(IntervalTrigger(seconds=collector.interval, jitter=_jitter(collector.interval)))
+                job.modify(next_run_time=now + timedelta(milliseconds=20 * offset))
 
     async def run_all_once(self) -> list[Outcome]:
         jobs = [self.run_collector(t, c) for t, rt in self.targets.items() for c in rt.collectors]

@@ -72,3 +72,24 @@ async def test_a_wall_clock_stepped_back_does_not_stop_collection(sim, quick_wat
         assert "the wall clock stepped -3600s: every collector is rescheduled from now" in caplog.text
     finally:
         await engine.shutdown()
+
+
+async def test_a_jpd_that_is_back_is_seen_at_once_not_after_the_back_off(sim, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(scheduler, "BACKOFF_AFTER", 1)
+    url, state = await sim.start()
+    state.faults.append(Fault(route="*", kind="reset"))
+    intervals = {"health": {"interval": 1}, "storage": {"interval": 1}}
+    engine = Engine([make_target(url, retries=0, collectors=intervals)], ["health", "storage"])
+    engine.start()
+    try:
+        await until(lambda: engine.store.run("sim", "storage").interval >= 4, 12)
+        state.faults.clear()
+        back = time.monotonic()
+        with caplog.at_level(logging.INFO):
+            await until(lambda: engine.store.run("sim", "storage").outcome is Outcome.SUCCESS, 3)
+        took = time.monotonic() - back
+        assert engine.store.run("sim", "storage").interval == 1
+        assert "the JPD answers its ping again: back to every 1s, running now" in caplog.text
+        assert took < 3, f"seen after {took:.1f}s, the backed-off interval was 4s or more"
+    finally:
+        await engine.shutdown()
