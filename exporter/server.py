@@ -46,7 +46,26 @@ def wants_openmetrics(accept: str) -> bool:
 
 
 def wants_gzip(accept_encoding: str) -> bool:
-    return any(part.strip().split(";")[0] == "gzip" for part in accept_encoding.split(","))
+    """Whether the client accepts gzip (RFC 9110: a q of 0 refuses it; "*" covers it unless gzip is named)."""
+    weights: dict[str, float] = {}
+    for part in accept_encoding.split(","):
+        coding, _, params = part.strip().partition(";")
+        weights[coding.strip().lower()] = _quality(params)
+    if "gzip" in weights:
+        return weights["gzip"] > 0
+    return weights.get("*", 0) > 0
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                return 0.0
+            return q if 0 <= q <= 1 else 0.0
+    return 1.0
 
 
 class ServingStats:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.families import Declarations, Emitter, Registry
 from exporter.outcomes import Outcome, PartResult
-from exporter.server import landing_page
+from exporter.server import landing_page, wants_gzip
 from exporter.snapshot import SnapshotStore
 
 GAUGE = Declarations("test", Registry()).gauge("jfrog_test_value", "V.")
@@ -27,3 +29,12 @@ def test_the_page_names_the_failed_part_its_reason_and_the_age_of_its_data() -> 
     assert "/ping</code>" not in page  # parts that work are not listed
     assert "prod" in page and "forbidden" in page
     assert "08:00:00 UTC" in page  # the next run, published by the collection thread
+
+
+@pytest.mark.parametrize(("header", "gzipped"), [
+    ("gzip", True), ("gzip, deflate", True), ("deflate, GZIP;q=0.5", True), ("*", True),
+    ("", False), ("identity", False), ("gzip;q=0", False), ("gzip; q=0.0, identity", False),
+    ("*;q=0", False), ("*, gzip;q=0", False), ("gzip;q=nonsense", False),
+])
+def test_gzip_only_where_accepted(header: str, gzipped: bool) -> None:
+    assert wants_gzip(header) is gzipped
