@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import httpx
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.core import Metric
@@ -31,7 +32,14 @@ from exporter.config import TargetConfig
 from exporter.exposition import RenderedFamily, render_families
 from exporter.families import REGISTRY, Emitter
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult
-from exporter.selfmetrics import CREDENTIALS_ACCEPTED, MISCONFIGURED, SERIES_DROPPED, TARGET_INFO, TOKEN_EXPIRY
+from exporter.selfmetrics import (
+    CREDENTIALS_ACCEPTED,
+    MISCONFIGURED,
+    RUNS_SKIPPED,
+    SERIES_DROPPED,
+    TARGET_INFO,
+    TOKEN_EXPIRY,
+)
 from exporter.snapshot import RunRecord, SnapshotStore, render_groups
 from exporter.values import jwt_expiry
 
@@ -106,6 +114,8 @@ class Engine:
                 self.store.register(target.name, name, collector.interval)
             self.targets[target.name] = runtime
         self.dropped_series: dict[tuple[str, str], int] = {}
+        #: runs APScheduler did not start because the previous one was still going
+        self.skipped_runs: dict[tuple[str, str], int] = {}
         self.store.add_source(self._request_metrics)
         self._scheduler: AsyncIOScheduler | None = None
         self._stopping = False
@@ -116,10 +126,11 @@ class Engine:
         #: monotonic time each job last completed a run (or the engine started), by (target, collector)
         self._completed: dict[tuple[str, str], float] = {}
         self._stale: set[tuple[str, str]] = set()
+        self._skip_warned: set[tuple[str, str]] = set()
 
     def _request_metrics(self) -> Iterable[Metric]:
         out = Emitter(None)
-        out.touch(SERIES_DROPPED, TOKEN_EXPIRY)
+        out.touch(SERIES_DROPPED, RUNS_SKIPPED, TOKEN_EXPIRY)
         for name, runtime in self.targets.items():
             runtime.client.stats.emit(out, name)
             out.info(TARGET_INFO, target=name, url=runtime.config.url, auth=runtime.config.auth.kind)
@@ -129,6 +140,8 @@ class Engine:
             out.gauge(TOKEN_EXPIRY, jwt_expiry(runtime.config.auth.token()), target=name)
             for collector in runtime.collectors:
                 out.counter(SERIES_DROPPED, self.dropped_series.get((name, collector), 0), target=name,
+                            collector=collector)
+                out.counter(RUNS_SKIPPED, self.skipped_runs.get((name, collector), 0), target=name,
                             collector=collector)
         return out.families()
 
@@ -158,6 +171,7 @@ class Engine:
         record = self.store.record(target, name, parts, duration, error=error, rendered=rendered)
         assert record.outcome is not None
         self._completed[(target, name)] = time.monotonic()
+        self._skip_warned.discard((target, name))
         if (target, name) in self._stale:
             self._stale.discard((target, name))
             log.info("target=%s collector=%s: a run completed again", target, name)
@@ -321,11 +335,25 @@ class Engine:
                     # First round at start-up, slightly spread so targets do not burst together.
                     next_run_time=now + timedelta(milliseconds=20 * offset),
                 )
+        scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self._scheduler = scheduler
         started = time.monotonic()
         self._completed = {key: started for key in self.store.runs()}
         self._watchdog = asyncio.create_task(self._watch())
+
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        """A run not started because the last one still goes: counted, and said once until a run completes."""
+        target, _, name = str(event.job_id).rpartition("/")
+        key = (target, name)
+        runtime = self.targets.get(target)
+        if runtime is None or name not in runtime.collectors:
+            return  # the recovery probe
+        self.skipped_runs[key] = self.skipped_runs.get(key, 0) + 1
+        if key not in self._skip_warned:
+            self._skip_warned.add(key)
+            log.warning("target=%s collector=%s: a run was due while the previous one was still going: skipped "
+                        "(counted in jfrog_exporter_runs_skipped_total)", target, name)
 
     async def _watch(self) -> None:
         """APScheduler plans by the wall clock: stepped back an hour (NTP, a resumed VM), it would wait an hour

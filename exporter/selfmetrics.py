@@ -44,6 +44,9 @@ TARGET_INFO = F.info("jfrog_exporter_target_info", "A JPD this exporter watches;
                      "url", "auth")
 SERIES_DROPPED = F.counter("jfrog_exporter_series_dropped",
                            "Series dropped because the target exceeded its max_series cap.", "collector")
+RUNS_SKIPPED = F.counter("jfrog_exporter_runs_skipped",
+                         "Runs not started because the previous run of the collector was still going when the next "
+                         "was due.", "collector")
 MISCONFIGURED = F.gauge("jfrog_exporter_target_misconfigured",
                         "1 while the configured URL does not lead to a JFrog Platform (its ping answered not found, "
                         "a web page or another text than OK).")

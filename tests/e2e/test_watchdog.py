@@ -18,6 +18,7 @@ from exporter.outcomes import Outcome
 from exporter.scheduler import Engine
 from exporter.simulator.faults import Fault
 from tests.conftest import make_target
+from tests.support import parse_exposition, value
 
 
 async def until(condition: Callable[[], bool], within: float) -> None:
@@ -46,6 +47,13 @@ async def test_a_run_that_never_completes_makes_the_data_stale(sim, quick_watch,
         assert "no run completed for 2s (one is due every 1s)" in run.reason
         assert all(p.outcome is Outcome.TIMEOUT for p in run.parts)
         assert "the data is stale" in caplog.text
+        # The runs due meanwhile were not started: counted and said, not skipped in silence.
+        assert engine.skipped_runs[("sim", "storage")] >= 1
+        assert "a run was due while the previous one was still going" in caplog.text
+        await engine.render_now()
+        assert engine.store.payload is not None
+        samples = parse_exposition(engine.store.payload.text.decode())
+        assert (value(samples, "jfrog_exporter_runs_skipped_total", collector="storage") or 0) >= 1
         state.faults.clear()
         await until(lambda: engine.store.run("sim", "storage").outcome is Outcome.SUCCESS, 6)
     finally:
