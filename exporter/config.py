@@ -248,6 +248,8 @@ class TargetConfig(BaseModel):
     max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     #: series this target may expose in all; more are dropped and counted
     max_series: Annotated[int, Field(ge=100)] = 150_000
+    #: series one family may expose for this target: a runaway family cannot take the whole budget
+    max_series_per_family: Annotated[int, Field(ge=10)] = 110_000
     repos: RepoFilter = Field(default_factory=RepoFilter)
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)  # type: ignore[valid-type]
 

@@ -127,6 +127,8 @@ class Engine:
         self._completed: dict[tuple[str, str], float] = {}
         self._stale: set[tuple[str, str]] = set()
         self._skip_warned: set[tuple[str, str]] = set()
+        #: (target, family) already warned about for exceeding the per-family cap
+        self._family_capped: set[tuple[str, str]] = set()
 
     def _request_metrics(self) -> Iterable[Metric]:
         out = Emitter(None)
@@ -183,7 +185,9 @@ class Engine:
         return record.outcome
 
     def _within_cap(self, target: str, name: str, parts: dict[str, PartResult]) -> dict[str, PartResult]:
-        """Keep the target under its series cap so one huge JPD cannot blow up Prometheus."""
+        """Keep each family under its cap, so one runaway family cannot take the target's whole budget, and the
+        target under its series cap, so one huge JPD cannot blow up Prometheus."""
+        parts = self._within_family_cap(target, name, parts)
         cap = self.targets[target].config.max_series
         kept_parts = [endpoint for endpoint, part in parts.items() if part.families is None]
         others = sum(self.store.series(target, c) for c in self.targets[target].collectors if c != name)
@@ -214,6 +218,37 @@ class Engine:
             log.warning("target=%s collector=%s: %d series exceed max_series=%d; dropping %d (counted in "
                         "jfrog_exporter_series_dropped_total)", target, name, total + others, cap, dropped)
         self.dropped_series[(target, name)] = previous + dropped
+        return out
+
+    def _within_family_cap(self, target: str, name: str, parts: dict[str, PartResult]) -> dict[str, PartResult]:
+        cap = self.targets[target].config.max_series_per_family
+        if all(len(f.samples) <= cap for p in parts.values() for f in p.families or []):
+            return parts
+        out: dict[str, PartResult] = {}
+        dropped = 0
+        for endpoint, part in parts.items():
+            if part.families is None:
+                out[endpoint] = part
+                continue
+            kept = []
+            for family in part.families:
+                if len(family.samples) <= cap:
+                    kept.append(family)
+                    continue
+                if family.type in ("gauge", "counter", "untyped", "unknown"):
+                    trimmed = Metric(family.name, family.documentation, family.type)
+                    trimmed.samples = family.samples[:cap]
+                    kept.append(trimmed)
+                    dropped += len(family.samples) - cap
+                else:  # a histogram is kept whole or not at all
+                    dropped += len(family.samples)
+                if (target, family.name) not in self._family_capped:
+                    self._family_capped.add((target, family.name))
+                    log.warning("target=%s collector=%s: %s has %d series, more than max_series_per_family=%d; "
+                                "the rest are dropped (counted in jfrog_exporter_series_dropped_total)",
+                                target, name, family.name, len(family.samples), cap)
+            out[endpoint] = replace(part, families=kept)
+        self.dropped_series[(target, name)] = self.dropped_series.get((target, name), 0) + dropped
         return out
 
     def _log_transition(self, target: str, name: str, prev: Outcome | None, prev_reason: str,

@@ -55,3 +55,20 @@ async def test_series_cap_drops_and_counts(sim) -> None:
     assert dropped is not None and dropped > 39_000  # 10,000 repositories x 4 families
     assert value(samples, "jfrog_up") == 1  # what fits is still there
     assert len(series(samples, "jfrog_storage_repo_used_bytes")) < 1000
+
+
+async def test_one_family_cannot_take_the_whole_budget(sim, caplog) -> None:
+    url, _ = await sim.start("large", scale=600)
+    engine = Engine([make_target(url, max_series_per_family=250)], only=["health", "storage"])
+    try:
+        await engine.run_all_once()
+        assert engine.store.payload is not None
+        samples = parse_exposition(engine.store.payload.text.decode())
+    finally:
+        await engine.shutdown()
+    for family in ("jfrog_storage_repo_used_bytes", "jfrog_storage_repo_files"):
+        assert len(series(samples, family)) == 250
+    dropped = value(samples, "jfrog_exporter_series_dropped_total", collector="storage")
+    assert dropped is not None and dropped >= 4 * (600 - 250)
+    assert value(samples, "jfrog_up") == 1
+    assert "more than max_series_per_family=250" in caplog.text
