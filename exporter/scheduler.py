@@ -106,13 +106,10 @@ class Engine:
             raise ValueError(f"unknown collector {unknown[0]!r}; known: {', '.join(COLLECTORS)}")
         self.store = store or SnapshotStore()
         self.targets: dict[str, TargetRuntime] = {}
+        self._only = only
+        self._transport = transport
         for target in targets:
-            runtime = TargetRuntime(target, JfrogClient(target, transport=transport))
-            for name in _collectors_for(target, only):
-                collector = COLLECTORS[name](target, target.collector_settings(name))
-                runtime.collectors[name] = collector
-                self.store.register(target.name, name, collector.interval)
-            self.targets[target.name] = runtime
+            self._add_target(target)
         self.dropped_series: dict[tuple[str, str], int] = {}
         #: runs APScheduler did not start because the previous one was still going
         self.skipped_runs: dict[tuple[str, str], int] = {}
@@ -129,6 +126,54 @@ class Engine:
         self._skip_warned: set[tuple[str, str]] = set()
         #: (target, family) already warned about for exceeding the per-family cap
         self._family_capped: set[tuple[str, str]] = set()
+
+    def _add_target(self, target: TargetConfig) -> TargetRuntime:
+        runtime = TargetRuntime(target, JfrogClient(target, transport=self._transport))
+        for name in _collectors_for(target, self._only):
+            collector = COLLECTORS[name](target, target.collector_settings(name))
+            runtime.collectors[name] = collector
+            self.store.register(target.name, name, collector.interval)
+        self.targets[target.name] = runtime
+        return runtime
+
+    async def apply(self, targets: list[TargetConfig]) -> list[str]:
+        """Watch ``targets`` from now on (a reload); returns what changed, one phrase per target.
+
+        A target whose configuration is unchanged keeps its client and its collectors' state; a changed one
+        is rebuilt but keeps the data of the collectors it still has until they run; a removed one is dropped
+        with its data.
+        """
+        wanted = {t.name: t for t in targets}
+        changes: list[str] = []
+        for name in list(self.targets):
+            config = wanted.get(name)
+            if config is not None and _same(config, self.targets[name].config):
+                continue
+            keep = set(_collectors_for(config, self._only)) if config is not None else set()
+            await self._remove_target(name, keep)
+            changes.append(f"{name} changed" if config is not None else f"{name} removed")
+        for name, config in wanted.items():
+            if name in self.targets:
+                continue
+            if not any(change.startswith(f"{name} ") for change in changes):
+                changes.append(f"{name} added")
+            runtime = self._add_target(config)
+            if self._scheduler is not None:
+                self._schedule(self._scheduler, runtime)
+        await self.render_now()
+        return changes
+
+    async def _remove_target(self, name: str, keep: set[str]) -> None:
+        runtime = self.targets.pop(name)
+        for collector in runtime.collectors:
+            if self._scheduler is not None and self._scheduler.get_job(f"{name}/{collector}") is not None:
+                self._scheduler.remove_job(f"{name}/{collector}")
+            self._completed.pop((name, collector), None)
+            if collector not in keep:
+                self.store.forget(name, collector)
+        if self._scheduler is not None and self._scheduler.get_job(f"{name}/recovery") is not None:
+            self._scheduler.remove_job(f"{name}/recovery")
+        await runtime.client.aclose()
 
     def _request_metrics(self) -> Iterable[Metric]:
         out = Emitter(None)
@@ -161,6 +206,10 @@ class Engine:
             error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("target=%s collector=%s: unexpected error", target, name)
         duration = time.perf_counter() - started
+        if self.targets.get(target) is not runtime:
+            # A reload replaced or removed the target while this run went on: its answers are not recorded.
+            log.info("target=%s collector=%s: run discarded, the target was reconfigured meanwhile", target, name)
+            return previous.outcome or Outcome.ERROR
         parts = self._within_cap(target, name, run.parts)
         # Rendering a big snapshot's sample lines takes a while: keep the event loop free for scrapes.
         try:
@@ -355,27 +404,31 @@ class Engine:
     # -- scheduling --------------------------------------------------------
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
-        now = datetime.now().astimezone()
-        for target, runtime in self.targets.items():
-            for offset, (name, collector) in enumerate(runtime.collectors.items()):
-                scheduler.add_job(
-                    self._scheduled_run,
-                    IntervalTrigger(seconds=collector.interval, jitter=_jitter(collector.interval)),
-                    args=(target, name),
-                    id=f"{target}/{name}",
-                    name=f"{name} on {target}",
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=int(max(1, collector.interval)),
-                    # First round at start-up, slightly spread so targets do not burst together.
-                    next_run_time=now + timedelta(milliseconds=20 * offset),
-                )
+        for runtime in self.targets.values():
+            self._schedule(scheduler, runtime)
         scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self._scheduler = scheduler
-        started = time.monotonic()
-        self._completed = {key: started for key in self.store.runs()}
         self._watchdog = asyncio.create_task(self._watch())
+
+    def _schedule(self, scheduler: AsyncIOScheduler, runtime: TargetRuntime) -> None:
+        """The target's collectors, each on its interval; the first round now."""
+        now = datetime.now().astimezone()
+        target = runtime.config.name
+        for offset, (name, collector) in enumerate(runtime.collectors.items()):
+            scheduler.add_job(
+                self._scheduled_run,
+                IntervalTrigger(seconds=collector.interval, jitter=_jitter(collector.interval)),
+                args=(target, name),
+                id=f"{target}/{name}",
+                name=f"{name} on {target}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(max(1, collector.interval)),
+                # First round at start-up, slightly spread so targets do not burst together.
+                next_run_time=now + timedelta(milliseconds=20 * offset),
+            )
+            self._completed[(target, name)] = time.monotonic()
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
         """A run not started because the last one still goes: counted, and said once until a run completes."""
@@ -431,6 +484,9 @@ class Engine:
             self.request_render()
 
     async def _scheduled_run(self, target: str, name: str) -> None:
+        runtime = self.targets.get(target)
+        if runtime is None or name not in runtime.collectors:
+            return  # removed by a reload while this run was being dispatched
         try:
             await self.run_collector(target, name)
         except asyncio.CancelledError:
@@ -457,6 +513,11 @@ def _log_missing_permissions(target: str, collector: str, previous: RunRecord, r
             needs = REGISTRY.permission(part.endpoint)
             log.warning("target=%s collector=%s: %s needs %s; the configured credentials lack it, so only its "
                         "series are missing", target, collector, part.endpoint, needs or "more permissions")
+
+
+def _same(new: TargetConfig, old: TargetConfig) -> bool:
+    """Whether a reloaded target is configured as before (secret values are re-read from their files anyway)."""
+    return new.model_dump() == old.model_dump()
 
 
 def _collectors_for(target: TargetConfig, only: list[str] | None) -> list[str]:

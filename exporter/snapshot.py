@@ -160,8 +160,19 @@ class SnapshotStore:
         return record
 
     def register(self, target: str, collector: str, interval: float) -> None:
-        self._put((target, collector), RunRecord(interval=interval, base_interval=interval))
+        """A collector to report on; one registered before (a reload) keeps its record and data."""
+        known = self._records.get((target, collector))
+        record = RunRecord(interval=interval, base_interval=interval) if known is None else replace(
+            known, interval=interval, base_interval=interval)
+        self._put((target, collector), record)
         self._rendered.setdefault((target, collector), {})
+
+    def forget(self, target: str, collector: str) -> None:
+        """A collector no longer configured: its record and data go."""
+        with self._publish:
+            self._records = MappingProxyType({k: v for k, v in self._records.items() if k != (target, collector)})
+        self._rendered.pop((target, collector), None)
+        self.generation += 1
 
     def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Families computed at render time (request counters kept by the clients)."""
