@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from exporter.config import (
     parse_listen,
 )
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
+from exporter.reload import Reloader
 from exporter.scheduler import CollectionThread, Engine
 from exporter.server import app_runner, build_app
 from exporter.snapshot import RunRecord
@@ -101,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", metavar="HOST:PORT", help=f"address to serve on (default {DEFAULT_LISTEN})")
     serve.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
                        help="exporter-toolkit web configuration (TLS, basic auth) for the HTTP endpoints")
+    serve.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+                       help="serve POST /-/reload (behind the web configuration's auth), as SIGHUP does")
 
     once = sub.add_parser("once", help="collect once, print the metrics, exit 0 if every collector succeeded",
                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_ENV_HELP,
@@ -213,7 +216,7 @@ def _run_exporter_command(args: argparse.Namespace) -> int:
             return asyncio.run(_once(config, args.collector))
         if args.command == "record":
             return asyncio.run(_record(config, args))
-        return asyncio.run(_serve(config, args.collector))
+        return asyncio.run(_serve(config, args.collector, Reloader(overrides, config), args.enable_lifecycle))
     except ConfigError as exc:
         print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -276,26 +279,28 @@ async def _record(config: ExporterConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _wait_for_signal() -> None:
+async def _wait_for_signal(on_hangup: Callable[[], None] | None = None) -> None:
+    """Until SIGTERM or SIGINT. SIGHUP calls ``on_hangup`` (a reload); without one it is logged and ignored,
+    never the end of the process."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    # A SIGHUP (a closed terminal, or an operator used to Prometheus' reload) must not end the process.
     with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGHUP, _hangup)
+        loop.add_signal_handler(signal.SIGHUP, on_hangup or _hangup)
     await stop.wait()
 
 
 def _hangup() -> None:
-    log.warning("SIGHUP received and ignored: secret files are re-read when they change; other configuration "
-                "is read at start, so restart to apply it")
+    log.warning("SIGHUP received and ignored: this command does not reload")
 
 
-async def start_exporter(config: ExporterConfig,
-                         only: list[str] | None = None) -> tuple[CollectionThread, web.AppRunner]:
-    """Start collecting (on a thread of its own) and serving; stop both with :func:`stop_exporter`."""
+async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
+                         reload: Callable[[], Awaitable[str]] | None = None,
+                         ) -> tuple[CollectionThread, web.AppRunner]:
+    """Start collecting (on a thread of its own) and serving; stop both with :func:`stop_exporter`.
+    ``reload`` serves POST /-/reload."""
     collection = CollectionThread(config.targets, only)
     try:
         engine = await collection.prepare()
@@ -311,7 +316,7 @@ async def start_exporter(config: ExporterConfig,
         web_config = load_web_config(config.web_config_file)
         ssl_context = web_config.ssl_context()
         basic_auth = web_config.basic_auth()
-    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [])
+    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [], reload=reload)
     if basic_auth:
         app.on_cleanup.append(lambda _: basic_auth.close())
     runner = app_runner(app)
@@ -335,10 +340,11 @@ async def stop_exporter(collection: CollectionThread, runner: web.AppRunner) -> 
     await collection.stop()
 
 
-async def _serve(config: ExporterConfig, only: list[str] | None) -> int:
-    collection, runner = await start_exporter(config, only)
+async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloader, lifecycle: bool) -> int:
+    collection, runner = await start_exporter(config, only, reloader.reload if lifecycle else None)
+    reloader.collection = collection
     try:
-        await _wait_for_signal()
+        await _wait_for_signal(reloader.on_signal)
         log.info("shutting down")
     finally:
         await stop_exporter(collection, runner)

@@ -584,6 +584,12 @@ class CollectionThread:
 
         await self._in_thread(begin())
 
+    async def apply(self, targets: list[TargetConfig]) -> list[str]:
+        """A reload's targets, applied on the collection thread; see :meth:`Engine.apply`."""
+        engine = self.engine
+        assert engine is not None
+        return await self._in_thread(engine.apply(targets))
+
     async def stop(self) -> None:
         if self.engine is not None:
             await self._in_thread(self.engine.shutdown())

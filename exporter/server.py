@@ -15,7 +15,7 @@ import asyncio
 import html
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,7 +103,9 @@ async def send_body(request: web.Request, response: web.StreamResponse, body: by
 
 
 def build_app(store: SnapshotStore, middlewares: Sequence[Any] = (),
-              send_deadline: float = SEND_DEADLINE) -> web.Application:
+              send_deadline: float = SEND_DEADLINE,
+              reload: Callable[[], Awaitable[str]] | None = None) -> web.Application:
+    """The HTTP endpoints; POST /-/reload only with ``reload`` (serve --web.enable-lifecycle)."""
     app = web.Application(middlewares=list(middlewares))
     stats = ServingStats()
     store.add_source(stats.families)
@@ -142,7 +144,17 @@ def build_app(store: SnapshotStore, middlewares: Sequence[Any] = (),
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
+    async def reload_config(_: web.Request) -> web.Response:
+        assert reload is not None
+        try:
+            summary = await reload()
+        except Exception as exc:  # the running configuration stays; say why
+            return web.Response(status=500, text=f"reload refused: {exc}\n")
+        return web.Response(text=f"reloaded: {summary}\n")
+
     app.router.add_get("/", landing)
+    if reload is not None:
+        app.router.add_post("/-/reload", reload_config)
     return app
 
 

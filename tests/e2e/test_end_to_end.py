@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -158,17 +157,6 @@ def test_ready_only_after_first_round_and_clean_shutdown(tmp_path: Path) -> None
             wait_http(exp.url + "/-/ready", timeout=20)
             assert exp.stop() == 0
     assert "shutting down" in exp.output()
-
-
-def test_sighup_is_said_and_ignored(tmp_path: Path) -> None:
-    with simulator(tmp_path, "healthy") as sim, exporter(tmp_path, "--url", sim.url) as exp:
-        exp.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "SIGHUP received and ignored" not in exp.output() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "SIGHUP received and ignored" in exp.output()
-        assert httpx.get(exp.url + "/-/ready").status_code == 200
-        assert exp.stop() == 0
 
 
 def test_gzip_payload_is_valid(tmp_path: Path) -> None:

@@ -1,0 +1,68 @@
+"""Reloading the configuration while serving: on SIGHUP, and on POST /-/reload where enabled.
+
+The configuration is read again from the same sources (file, environment, flags); its targets are
+applied to the running engine, which keeps every snapshot of what stays. A configuration that does not
+load is refused with one log line, and the running one stays. The listen address and the web
+configuration are read at start only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from exporter.config import ConfigError, ExporterConfig, load_config
+from exporter.scheduler import CollectionThread
+
+log = logging.getLogger(__name__)
+
+#: what a reload cannot change in a running process
+_AT_START_ONLY = ("listen", "web_config_file")
+
+
+class ReloadRefused(Exception):
+    """The new configuration does not load; the running one stays."""
+
+
+class Reloader:
+    def __init__(self, overrides: dict[str, Any], running: ExporterConfig) -> None:
+        self._overrides = overrides
+        self._running = running
+        self._lock = asyncio.Lock()
+        #: set once collection runs
+        self.collection: CollectionThread | None = None
+
+    async def reload(self) -> str:
+        """Apply the configuration as it reads now; returns what changed. Raises ReloadRefused."""
+        async with self._lock:
+            try:
+                config = load_config(self._overrides)
+            except ConfigError as exc:
+                log.error("reload refused: %s; the running configuration stays", exc)
+                raise ReloadRefused(str(exc)) from None
+            fixed = [name for name in _AT_START_ONLY if getattr(config, name) != getattr(self._running, name)]
+            if fixed:
+                log.warning("reload: %s changed, which takes a restart to apply", ", ".join(fixed))
+            if self.collection is None:
+                raise ReloadRefused("collection has not started yet")
+            changes = await self.collection.apply(config.targets)
+            self._running = config
+            summary = ", ".join(changes) or "no target changed"
+            log.info("configuration reloaded: %s", summary)
+            return summary
+
+    def on_signal(self) -> None:
+        """SIGHUP: reload in the background; a refusal is logged by :meth:`reload`."""
+        task = asyncio.get_running_loop().create_task(self._reload_quietly())
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+    async def _reload_quietly(self) -> None:
+        with contextlib.suppress(ReloadRefused):  # already logged
+            await self.reload()
+
+
+#: reloads started by a signal, kept referenced until they end
+_pending: set[asyncio.Task[None]] = set()
