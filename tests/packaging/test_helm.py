@@ -4,16 +4,21 @@ Every rendered manifest is validated offline against the Kubernetes JSON schemas
 shipped by kubernetes-validate; the prometheus-operator resources, which those
 schemas do not cover, are checked structurally here.
 
-The chart reaches the repository's dashboards/ and alerts/ through relative
-symlinks (files/dashboards, files/alerts). The tests render the real chart when
-both folders exist, and a copy of it beside empty folders when they do not
-(git keeps no empty folder), plus a copy beside sample files so that the
-content path is exercised whatever the repository holds.
+The chart carries copies of the repository's alerts/ and dashboards/ in
+files/ (helm/sync_files.py writes them; a test fails while they differ from
+their sources). The tests render the real chart, and a copy of it whose files/
+hold sample alerts and dashboards, so that the content path is exercised
+whatever the repository holds.
+
+The chart refuses to render without targets and image.repository; REQUIRED
+gives both, and the values of a case are laid over it.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.util
 import json
 import re
 import shutil
@@ -27,7 +32,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions, latest_version
 
-from tests.packaging.helm_tool import helm_binary
+from tests.packaging.helm_tool import HelmUnavailable, helm_binary
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_SRC = REPO / "helm" / "jfrog-exporter"
@@ -42,7 +47,9 @@ UID = 10001
 K8S_VERSIONS = sorted({"1.25.0", latest_version()})
 
 CI_FILES = sorted(CI_DIR.glob("*-values.yaml"))
-VALUES_CASES = [pytest.param(None, id="default"), *(pytest.param(p, id=p.stem) for p in CI_FILES)]
+VALUES_CASES = [pytest.param(p, id=p.stem) for p in CI_FILES]
+#: the values without which the chart refuses to render, under every case's own values
+REQUIRED = Path(__file__).with_name("helm-required-values.yaml")
 
 NATIVE_AUTH_KEYS = {"token_file", "token_env", "username", "password_file", "password_env"}
 CHART_ONLY_AUTH_KEYS = {"token", "token_secret_key", "password", "password_secret_key"}
@@ -53,16 +60,35 @@ COLLECTORS = {"health", "storage", "replication", "federation", "maintenance", "
 # --------------------------------------------------------------------------- helpers
 
 
+@functools.cache
+def _helm() -> Path | str:
+    """The helm binary, or why there is none (one line)."""
+    try:
+        return helm_binary()
+    except HelmUnavailable as exc:
+        return str(exc)
+
+
+def helm_or_skip() -> Path:
+    helm = _helm()
+    if isinstance(helm, str):
+        pytest.skip(f"no helm: {helm}")
+    return helm
+
+
 def run_helm(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(helm_binary()), *map(str, args)], capture_output=True, text=True,
+    result = subprocess.run([str(helm_or_skip()), *map(str, args)], capture_output=True, text=True,
                             check=False, timeout=120)
     if check and result.returncode != 0:
         pytest.fail(f"helm {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def template_args(chart: Path, values: Path | None = None, extra: list[str] | None = None) -> list[str | Path]:
+def template_args(chart: Path, values: Path | None = None, extra: list[str] | None = None,
+                  required: bool = True) -> list[str | Path]:
     args: list[str | Path] = ["template", RELEASE, chart, "--namespace", NAMESPACE]
+    if required:
+        args += ["--values", REQUIRED]
     if values is not None:
         args += ["--values", values]
     return args + (extra or [])
@@ -91,19 +117,16 @@ def rendered_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
 
 
-def make_layout(root: Path, dashboards: dict[str, str] | Path | None, alerts: dict[str, str] | Path | None) -> Path:
-    """A copy of the chart in a repository-shaped folder, its symlinks resolving to folders made here."""
-    chart = root / "helm" / "jfrog-exporter"
-    shutil.copytree(CHART_SRC, chart, symlinks=True)
+def make_layout(root: Path, dashboards: dict[str, str], alerts: dict[str, str]) -> Path:
+    """A copy of the chart whose files/dashboards and files/alerts hold the given files only."""
+    chart = root / "jfrog-exporter"
+    shutil.copytree(CHART_SRC, chart)
     for name, content in (("dashboards", dashboards), ("alerts", alerts)):
-        folder = root / name
-        if isinstance(content, Path) and content.is_dir():
-            shutil.copytree(content, folder)
-        else:
-            folder.mkdir()
-            for file_name, text in (content if isinstance(content, dict) else {}).items():
-                (folder / file_name).parent.mkdir(parents=True, exist_ok=True)
-                (folder / file_name).write_text(text, encoding="utf-8")
+        folder = chart / "files" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for file_name, text in content.items():
+            (folder / file_name).write_text(text, encoding="utf-8")
     return chart
 
 
@@ -154,9 +177,7 @@ groups:
         annotations:
           description: "{{ $value | humanizePercentage }} used on {{ $labels.target }}"
 """,
-    "README.md": "Not a rule file: the chart reads *.yaml only.\n",
-    "src/thresholds.yaml": "not: a rule file, and not at the top of alerts/\n",
-    "generate.py": "print('not a rule file')\n",
+    "runbook.md": "Not a rule file: shipped with the chart, never rendered.\n",
 }
 
 
@@ -278,18 +299,15 @@ def validate_all(docs: list[dict[str, Any]]) -> None:
 @pytest.fixture(scope="session")
 def helm() -> Path:
     try:
-        return helm_binary()
-    except RuntimeError as exc:
+        return helm_or_skip()
+    except RuntimeError as exc:  # JFROG_EXPORTER_HELM names no helm: a mistake to report, not to skip
         pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
-def repo_chart(helm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The chart as the repository has it; a copy beside empty folders if dashboards/ or alerts/ is absent."""
-    if (REPO / "dashboards").is_dir() and (REPO / "alerts").is_dir():
-        return CHART_SRC
-    root = tmp_path_factory.mktemp("repo-layout")
-    return make_layout(root, REPO / "dashboards", REPO / "alerts")
+def repo_chart(helm: Path) -> Path:
+    """The chart as the repository has it."""
+    return CHART_SRC
 
 
 @pytest.fixture(scope="session")
@@ -330,11 +348,44 @@ def test_ci_values_files_follow_chart_testing_convention() -> None:
     assert {"single-token-values.yaml", "multi-existing-secret-values.yaml", "all-values.yaml"} <= names
 
 
-def test_chart_links_to_the_repository_folders() -> None:
-    for name in ("dashboards", "alerts"):
-        link = CHART_SRC / "files" / name
-        assert link.is_symlink(), f"{link} must be a symlink to the repository's {name}/, not a copy"
-        assert Path(link.readlink()) == Path("..", "..", "..", name)
+def test_no_symlink_under_helm() -> None:
+    # Helm warns about every link it follows, and a packaged chart must not depend on the checkout.
+    links = [str(p.relative_to(REPO)) for p in (REPO / "helm").rglob("*") if p.is_symlink()]
+    assert not links, f"symbolic links in the chart: {links}"
+
+
+def _sync_files() -> Any:
+    spec = importlib.util.spec_from_file_location("jfrog_helm_sync_files", REPO / "helm" / "sync_files.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chart_files_are_copies_of_the_sources() -> None:
+    sync = _sync_files()
+    assert sync.drift() == [], "the chart's files/ differ from alerts/ and dashboards/: run python helm/sync_files.py"
+    names = set(sync.expected())
+    assert "alerts/runbook.md" in names
+    assert {f"alerts/{p.name}" for p in repo_alert_files()} <= names
+    assert {f"dashboards/{n}" for n in repo_dashboards()} <= names
+
+
+def test_sync_reports_and_repairs_drift(tmp_path: Path) -> None:
+    sync = _sync_files()
+    files = tmp_path / "files"
+    shutil.copytree(CHART_SRC / "files", files)
+    some_rule = next(iter(sorted((files / "alerts").glob("*.yaml"))))
+    some_rule.write_text("groups: []\n", encoding="utf-8")
+    (files / "dashboards" / "gone.json").write_text("{}", encoding="utf-8")
+    (files / "alerts" / "runbook.md").unlink()
+    assert sync.drift(files) == [
+        "files/alerts/runbook.md: missing",
+        f"files/alerts/{some_rule.name}: differs from its source",
+        "files/dashboards/gone.json: no longer in the sources",
+    ]
+    sync.sync(files)
+    assert sync.drift(files) == []
 
 
 def test_values_schema_is_a_valid_json_schema() -> None:
@@ -390,10 +441,50 @@ def test_rendered_manifests_are_valid_kubernetes_objects(repo_chart: Path, value
     validate_all(docs)
 
 
-def test_default_values_render_only_the_core_resources(repo_chart: Path) -> None:
+def test_required_values_alone_render_only_the_core_resources(repo_chart: Path) -> None:
     docs = render(repo_chart)
     assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
-    assert rendered_config(docs) == {"targets": []}
+    assert rendered_config(docs) == {"targets": [{"url": "https://acme.jfrog.io"}]}
+    assert container(docs)["image"] == "registry.example.com/jfrog-exporter:0.1.0"
+
+
+def _template_error(chart: Path, *set_args: str) -> str:
+    """What `helm template` with the chart's defaults and ``--set`` ``set_args`` fails with."""
+    extra = [arg for pair in set_args for arg in ("--set", pair)]
+    result = run_helm(*template_args(chart, extra=extra, required=False), check=False)
+    assert result.returncode != 0, "the chart rendered although a required value is missing"
+    return result.stderr
+
+
+def test_default_values_fail_naming_targets_and_image(repo_chart: Path) -> None:
+    error = _template_error(repo_chart)
+    assert "targets: set at least one JFrog Platform to watch, e.g. --set targets[0].url=https://" in error
+    assert "image.repository: set it to where you pushed the image" in error
+    assert "docker push REGISTRY/jfrog-exporter:0.1.0" in error
+    lint = run_helm("lint", "--strict", repo_chart, check=False)
+    assert lint.returncode != 0 and "targets: set at least one" in lint.stdout + lint.stderr
+
+
+def test_no_targets_fails_with_what_to_set(repo_chart: Path) -> None:
+    error = _template_error(repo_chart, "image.repository=registry.example.com/jfrog-exporter")
+    assert "targets: set at least one JFrog Platform to watch" in error and "see the chart's values.yaml" in error
+    assert "image.repository" not in error
+
+
+def test_explicitly_empty_targets_are_refused_by_the_schema(repo_chart: Path, tmp_path: Path) -> None:
+    values = write_values(tmp_path, "targets: []\n")
+    result = run_helm(*template_args(repo_chart, values), check=False)
+    assert result.returncode != 0
+    assert "at '/targets': minItems: got 0, want 1" in result.stderr
+
+
+def test_placeholder_image_fails_with_how_to_build_it(repo_chart: Path) -> None:
+    error = _template_error(repo_chart, "targets[0].url=https://acme.jfrog.io")
+    assert "image.repository: set it to where you pushed the image" in error
+    assert "docker build -t REGISTRY/jfrog-exporter:0.1.0 . && docker push REGISTRY/jfrog-exporter:0.1.0" in error
+    assert "targets:" not in error
+    values = yaml.safe_load((CHART_SRC / "values.yaml").read_text(encoding="utf-8"))
+    assert values["image"]["repository"] == "", "no default image: the chart's image is published nowhere"
 
 
 def test_pod_is_locked_down(repo_chart: Path) -> None:
@@ -615,8 +706,33 @@ def test_prometheus_rule_holds_exactly_the_repository_alerts(repo_chart: Path) -
     if not expected:
         assert rules == [], "no alert rules in alerts/*.yaml: no PrometheusRule may be rendered"
         return
+    base = yaml.safe_load(ALL_VALUES.read_text(encoding="utf-8"))["prometheusRule"]["runbookBaseUrl"]
+    for group in expected:
+        for rule in group["rules"]:
+            if "runbook_url" in rule.get("annotations", {}):
+                section = rule["annotations"]["runbook_url"].partition("#")[2]
+                rule["annotations"]["runbook_url"] = f"{base}#{section}"
     assert len(rules) == 1
     assert rules[0]["spec"]["groups"] == expected
+
+
+def test_runbook_base_url_leads_every_alert_to_its_section(repo_chart: Path) -> None:
+    base = "https://wiki.example.net/ops/jfrog-runbook.md"
+    docs = render(repo_chart, extra=["--set", "prometheusRule.enabled=true",
+                                     "--set", f"prometheusRule.runbookBaseUrl={base}"])
+    alerts = [r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts, "the chart carries no alert"
+    for rule in alerts:
+        assert rule["annotations"]["runbook_url"] == f"{base}#{rule['alert'].lower()}", rule["alert"]
+    headings = set(re.findall(r"^### (\w+)$", (CHART_SRC / "files" / "alerts" / "runbook.md").read_text(
+        encoding="utf-8"), re.MULTILINE))
+    assert {r["alert"] for r in alerts} <= headings, "the chart's runbook lacks a section an alert links to"
+
+
+def test_prometheus_rule_needs_a_runbook_base_url(repo_chart: Path) -> None:
+    result = run_helm(*template_args(repo_chart, extra=["--set", "prometheusRule.enabled=true"]), check=False)
+    assert result.returncode != 0
+    assert "prometheusRule.runbookBaseUrl: set it to where your operators read the runbook" in result.stderr
 
 
 def test_dashboard_configmaps_hold_exactly_the_repository_dashboards(repo_chart: Path) -> None:
@@ -674,7 +790,7 @@ def test_optional_resources_are_off_by_default(sample_chart: Path) -> None:
     assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
 
 
-def test_packaged_chart_carries_the_linked_files(sample_chart: Path, tmp_path: Path) -> None:
+def test_packaged_chart_carries_its_files(sample_chart: Path, tmp_path: Path) -> None:
     run_helm("package", sample_chart, "--destination", tmp_path)
     (package,) = tmp_path.glob("jfrog-exporter-*.tgz")
     with tarfile.open(package) as tar:
@@ -684,7 +800,7 @@ def test_packaged_chart_carries_the_linked_files(sample_chart: Path, tmp_path: P
             assert member is not None and member.read().decode("utf-8") == text
         assert "jfrog-exporter/files/alerts/storage.yaml" in names
         alerts = {n.removeprefix("jfrog-exporter/files/alerts/") for n in names if "/files/alerts/" in n}
-        assert alerts == {"exporter.yaml", "storage.yaml"}, "only the rule files belong in the package"
+        assert alerts == {"exporter.yaml", "storage.yaml", "runbook.md"}, "the rule files and their runbook"
         assert not any(n.startswith("jfrog-exporter/ci/") for n in names)
     from_dir = run_helm(*template_args(sample_chart, ALL_VALUES)).stdout
     from_package = run_helm(*template_args(package, ALL_VALUES)).stdout
@@ -702,7 +818,9 @@ def test_packaged_chart_carries_the_linked_files(sample_chart: Path, tmp_path: P
 )
 def test_bad_alert_files_fail_clearly(tmp_path: Path, file_name: str, content: str, message: str) -> None:
     chart = make_layout(tmp_path, {}, {**SAMPLE_ALERTS, file_name: content})
-    result = run_helm(*template_args(chart, extra=["--set", "prometheusRule.enabled=true"]), check=False)
+    result = run_helm(*template_args(chart, extra=["--set", "prometheusRule.enabled=true",
+                                                   "--set", "prometheusRule.runbookBaseUrl=https://w.example/rb"]),
+                      check=False)
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -769,7 +887,7 @@ def test_schema_refuses_wrong_values(repo_chart: Path, tmp_path: Path, values: s
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
     assert message in result.stderr, result.stderr
-    lint = run_helm("lint", "--strict", repo_chart, "--values", path, check=False)
+    lint = run_helm("lint", "--strict", repo_chart, "--values", REQUIRED, "--values", path, check=False)
     assert lint.returncode != 0
     assert message in lint.stdout + lint.stderr
 
@@ -821,8 +939,3 @@ def test_notes_tell_how_to_reach_the_metrics_and_what_to_check(tmp_path: Path) -
     assert "- prod: https://acme.jfrog.io" in notes
     assert "ServiceMonitor" in notes
     assert "WARNING" not in notes
-
-
-def test_notes_warn_when_no_target_is_configured(tmp_path: Path) -> None:
-    notes = render_notes(tmp_path)
-    assert "WARNING: no target is configured" in notes

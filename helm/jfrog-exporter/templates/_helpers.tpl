@@ -45,6 +45,26 @@ app.kubernetes.io/component: exporter
 {{- end }}
 {{- end }}
 
+{{/*
+Values the chart has no sensible default for, checked before anything is rendered: one error
+that names every missing value and says what to set, instead of a pod that crash-loops.
+*/}}
+{{- define "jfrog-exporter.checkRequired" -}}
+{{- $missing := list }}
+{{- if not .Values.targets }}
+{{- $missing = append $missing "targets: set at least one JFrog Platform to watch, e.g. --set targets[0].url=https://acme.jfrog.io --set-string targets[0].auth.token=<token> (see the chart's values.yaml)" }}
+{{- end }}
+{{- if not .Values.image.repository }}
+{{- $missing = append $missing (printf "image.repository: set it to where you pushed the image, which is built from the repository's Dockerfile and published nowhere else: docker build -t REGISTRY/jfrog-exporter:%s . && docker push REGISTRY/jfrog-exporter:%s, then --set image.repository=REGISTRY/jfrog-exporter (see helm/README.md)" .Chart.AppVersion .Chart.AppVersion) }}
+{{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.prometheusRule.runbookBaseUrl) }}
+{{- $missing = append $missing "prometheusRule.runbookBaseUrl: set it to where your operators read the runbook (the chart carries it as files/alerts/runbook.md), e.g. https://git.example.com/ops/jfrog-exporter/blob/main/alerts/runbook.md; every alert links to its section there" }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "missing values:\n- %s" (join "\n- " $missing)) }}
+{{- end }}
+{{- end }}
+
 {{- define "jfrog-exporter.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
@@ -198,7 +218,11 @@ targets:
 {{- end }}
 {{- end }}
 
-{{/* Alert rule files (files/alerts/*.yaml, a link to the repository's alerts/) merged into one list of groups. */}}
+{{/*
+Alert rule files (files/alerts/*.yaml, copies of the repository's alerts/) merged into one list of
+groups. Each runbook_url keeps its section (#alert-name) and gets prometheusRule.runbookBaseUrl as
+its base, so the links lead to where the operator keeps the runbook.
+*/}}
 {{- define "jfrog-exporter.ruleGroups" -}}
 {{- $groups := list }}
 {{- $seen := dict }}
@@ -211,6 +235,13 @@ targets:
 {{- fail (printf "%s: a rule file needs a top-level groups: list" $path) }}
 {{- end }}
 {{- range $g := $doc.groups }}
+{{- range $rule := $g.rules | default list }}
+{{- $annotations := $rule.annotations | default dict }}
+{{- if and $.Values.prometheusRule.runbookBaseUrl (hasKey $annotations "runbook_url") }}
+{{- $section := regexFind "#.*$" (toString $annotations.runbook_url) }}
+{{- $_ := set $annotations "runbook_url" (printf "%s%s" $.Values.prometheusRule.runbookBaseUrl $section) }}
+{{- end }}
+{{- end }}
 {{- if hasKey $seen (toString $g.name) }}
 {{- fail (printf "%s: rule group %q is defined twice across alerts/*.yaml" $path (toString $g.name)) }}
 {{- end }}
