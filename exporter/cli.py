@@ -298,9 +298,10 @@ def _hangup() -> None:
 
 async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
                          reload: Callable[[], Awaitable[str]] | None = None,
+                         shown_targets: list[TargetConfig] | None = None,
                          ) -> tuple[CollectionThread, web.AppRunner]:
     """Start collecting (on a thread of its own) and serving; stop both with :func:`stop_exporter`.
-    ``reload`` serves POST /-/reload."""
+    ``reload`` serves POST /-/reload; ``shown_targets`` is the configuration the landing page shows."""
     collection = CollectionThread(config.targets, only)
     try:
         engine = await collection.prepare()
@@ -316,7 +317,8 @@ async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
         web_config = load_web_config(config.web_config_file)
         ssl_context = web_config.ssl_context()
         basic_auth = web_config.basic_auth()
-    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [], reload=reload)
+    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [],
+                    targets=shown_targets if shown_targets is not None else list(config.targets), reload=reload)
     if basic_auth:
         app.on_cleanup.append(lambda _: basic_auth.close())
     runner = app_runner(app)
@@ -341,7 +343,8 @@ async def stop_exporter(collection: CollectionThread, runner: web.AppRunner) -> 
 
 
 async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloader, lifecycle: bool) -> int:
-    collection, runner = await start_exporter(config, only, reloader.reload if lifecycle else None)
+    collection, runner = await start_exporter(config, only, reloader.reload if lifecycle else None,
+                                              reloader.targets)
     reloader.collection = collection
     try:
         await _wait_for_signal(reloader.on_signal)

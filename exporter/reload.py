@@ -33,6 +33,8 @@ class Reloader:
         self._lock = asyncio.Lock()
         #: set once collection runs
         self.collection: CollectionThread | None = None
+        #: the running targets, updated in place: what the landing page shows
+        self.targets = list(running.targets)
 
     async def reload(self) -> str:
         """Apply the configuration as it reads now; returns what changed. Raises ReloadRefused."""
@@ -49,6 +51,7 @@ class Reloader:
                 raise ReloadRefused("collection has not started yet")
             changes = await self.collection.apply(config.targets)
             self._running = config
+            self.targets[:] = config.targets
             summary = ", ".join(changes) or "no target changed"
             log.info("configuration reloaded: %s", summary)
             return summary

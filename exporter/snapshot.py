@@ -5,11 +5,18 @@ only its record changes, so its age shows. The exposition is rendered when
 something changed, never per scrape, so a scrape costs about as much as
 sending bytes.
 
+Beside the rendered data, the store keeps the few gauges the landing page
+reads (:data:`exporter.status.PAGE_FAMILIES`: up, ready, router services,
+license, filestore, the exporter's own credential and URL checks), picked out
+of the families when a run is recorded or a payload rendered, so a page view
+never parses megabytes of exposition back.
+
 Threads: the collection thread is the only writer. What the serving thread
-reads (:meth:`SnapshotStore.view`, :attr:`SnapshotStore.payload`) is made of
-immutable records that the writer replaces whole, publishing a new mapping
-or payload by swapping one reference under ``_publish``; a reader takes that
-reference once per request and never sees half of an update.
+reads (:meth:`SnapshotStore.view`, :meth:`SnapshotStore.readings`,
+:attr:`SnapshotStore.payload`) is made of immutable records that the writer
+replaces whole, publishing a new mapping or payload by swapping one reference
+under ``_publish``; a reader takes that reference once per request and never
+sees half of an update.
 """
 
 from __future__ import annotations
@@ -28,11 +35,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.exposition import RenderedFamily, assemble, assemble_chunks, render_families
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult, combine, worst
 from exporter.selfmetrics import run_families
+from exporter.status import Reading, readings_of
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 Key = tuple[str, str]
+
+#: runs of each target and collector kept for the landing page, newest first
+RECENT_RUNS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,16 @@ class PartRecord:
     @property
     def succeeded(self) -> bool:
         return self.outcome in SUCCESSFUL_OUTCOMES
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One past run, as the landing page lists it."""
+
+    at: float
+    outcome: Outcome
+    duration: float
+    reason: str
 
 
 def _no_runs() -> Mapping[Outcome, int]:
@@ -71,6 +92,8 @@ class RunRecord:
     runs: Mapping[Outcome, int] = field(default_factory=_no_runs)
     parts: tuple[PartRecord, ...] = ()
     next_run: float | None = None
+    #: the last RECENT_RUNS runs, newest first
+    recent: tuple[RunSummary, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -152,6 +175,11 @@ class SnapshotStore:
         self._publish = threading.Lock()
         self.generation = 0
         self._payload: Payload | None = None
+        # The landing page's gauges: per part from runs, per target from the sources (writer only) ...
+        self._part_readings: dict[Key, dict[str, tuple[Reading, ...]]] = {}
+        self._source_readings: dict[str, tuple[Reading, ...]] = {}
+        # ... and published per target, for readers.
+        self._readings: Mapping[str, tuple[Reading, ...]] = MappingProxyType({})
 
     # -- writing (collection thread) ----------------------------------------
     def _put(self, key: Key, record: RunRecord) -> RunRecord:
@@ -166,6 +194,7 @@ class SnapshotStore:
             known, interval=interval, base_interval=interval)
         self._put((target, collector), record)
         self._rendered.setdefault((target, collector), {})
+        self._part_readings.setdefault((target, collector), {})
 
     def forget(self, target: str, collector: str) -> None:
         """A collector no longer configured: its record and data go."""
@@ -202,17 +231,21 @@ class SnapshotStore:
         previous = self._records[key]
         known = {p.endpoint: p for p in previous.parts}
         data = self._rendered[key]
+        readings = self._part_readings[key]
         records = []
         for endpoint, part in parts.items():
             last_success = known[endpoint].last_success if endpoint in known else None
             if part.families is not None:
                 data[endpoint] = (rendered or {}).get(endpoint) or render_families(part.families)
+                readings[endpoint] = readings_of(part.families)
             if part.succeeded:
                 last_success = now
             records.append(PartRecord(endpoint, part.outcome, part.reason, now, last_success))
         if error is None:  # a run that crashed midway keeps the parts it did not reach
             for endpoint in set(data) - set(parts):
                 del data[endpoint]
+            for endpoint in set(readings) - set(parts):
+                del readings[endpoint]
         else:
             records += [p for p in previous.parts if p.endpoint not in parts]
         outcome, reason = summarise(parts.values(), error)
@@ -221,6 +254,7 @@ class SnapshotStore:
         runs = dict(previous.runs)
         runs[outcome] += 1
         self.generation += 1
+        self._publish_readings([target])
         return self._put(key, replace(
             previous,
             outcome=outcome,
@@ -232,7 +266,19 @@ class SnapshotStore:
             consecutive_outages=previous.consecutive_outages + 1 if outage and not succeeded else 0,
             runs=MappingProxyType(runs),
             parts=tuple(sorted(records, key=lambda p: p.endpoint)),
+            recent=(RunSummary(now, outcome, duration, reason), *previous.recent)[:RECENT_RUNS],
         ))
+
+    def _publish_readings(self, targets: Iterable[str]) -> None:
+        """Gather the page's gauges of ``targets`` from their parts and sources, and publish them."""
+        gathered: dict[str, list[Reading]] = {target: [] for target in targets}
+        for (target, _), parts in sorted(self._part_readings.items()):
+            if target in gathered:
+                for _, found in sorted(parts.items()):
+                    gathered[target].extend(found)
+        fresh = {target: (*found, *self._source_readings.get(target, ())) for target, found in gathered.items()}
+        with self._publish:
+            self._readings = MappingProxyType({**self._readings, **fresh})
 
     def mark_stale(self, target: str, collector: str, reason: str) -> None:
         """No run completes: the collector is reported as timed out, its data kept, until one does."""
@@ -256,6 +302,14 @@ class SnapshotStore:
         """Every run record; an immutable mapping safe to read from any thread."""
         return self._records
 
+    def readings(self) -> Mapping[str, tuple[Reading, ...]]:
+        """Per target, the few gauges the landing page shows; an immutable mapping safe to read from any thread.
+
+        Picked out when a run is recorded or a payload rendered: reading them costs
+        nothing, unlike :meth:`families`, which parses a collector's whole rendering.
+        """
+        return self._readings
+
     def runs(self) -> Mapping[Key, RunRecord]:
         return self._records
 
@@ -277,9 +331,19 @@ class SnapshotStore:
         return all(run.last_run is not None for run in self._records.values())
 
     def freeze(self) -> tuple[int, list[list[RenderedFamily]]]:
-        """Everything to assemble; self-metrics are rendered now, snapshots were rendered when they changed."""
+        """Everything to assemble; self-metrics are rendered now, snapshots were rendered when they changed.
+
+        The page's gauges that come from the sources (credentials accepted, misconfigured) are published here.
+        """
         groups = [render_families(run_families(self._records))]
-        groups.extend(render_families(source()) for source in self._sources)
+        sourced: dict[str, list[Reading]] = {}
+        for source in self._sources:
+            families = list(source())
+            for reading in readings_of(families):
+                sourced.setdefault(reading.label("target"), []).append(reading)
+            groups.append(render_families(families))
+        self._source_readings = {target: tuple(found) for target, found in sourced.items()}
+        self._publish_readings({t for t, _ in self._records} | set(sourced))
         for key in sorted(self._rendered):
             parts = self._rendered[key]
             groups.extend(parts[endpoint] for endpoint in sorted(parts))

@@ -25,9 +25,10 @@ def test_the_page_names_the_failed_part_its_reason_and_the_age_of_its_data() -> 
     }, 0.2)
     store.schedule("prod", "health", next_run=1_800_000_000)
     page = landing_page(store)
-    assert "<code>/licenses</code> forbidden: HTTP 403: &lt;admin&gt; only (data from 0s ago)" in page
-    assert "/ping</code>" not in page  # parts that work are not listed
-    assert "prod" in page and "forbidden" in page
+    failures = page[page.index("<ul class='failures'>"):page.index("</ul>", page.index("<ul class='failures'>"))]
+    assert ("<span class='outcome'>forbidden</span>: HTTP 403: &lt;admin&gt; only "
+            "<span class='where'>— health /licenses</span> <span class='age'>(data from 0s ago)</span>") in failures
+    assert "/ping" not in failures  # parts that work are not listed
     assert "08:00:00 UTC" in page  # the next run, published by the collection thread
 
 
