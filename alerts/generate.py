@@ -102,6 +102,20 @@ def seconds_expr(seconds: float) -> str:
     return str(whole)
 
 
+def warning_unless_critical(warning: str, critical: str) -> str:
+    """A warning's condition, quiet on every JPD where the critical level of the same alert holds.
+
+    One JPD is paged once per alert, at its worst level, without an inhibition rule in Alertmanager: a license
+    expiring in 5 days on one node and in 20 days on another gives the critical only.
+    """
+    return f"{parenthesised(warning)}\nunless on (target)\n{parenthesised(critical)}"
+
+
+def parenthesised(expr: str) -> str:
+    """``expr`` in parentheses, one line each, indented."""
+    return "(\n" + "\n".join(f"  {line}" for line in expr.splitlines()) + "\n)"
+
+
 def _check(kind: str, where: str, value: Any) -> Any:
     if kind == "duration":
         try:
@@ -187,6 +201,7 @@ def _exporter(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
         "When it has expired every collector of {{ $labels.target }} fails with unauthorized. Create a new token "
         "and replace the configured one (token files are re-read when they change)."
     )
+    token_critical = f"{token_left} < {token_crit}"
     return [
         r.alert(
             "JfrogExporterDown", f"up{{{t['exporter_selector']}}} == 0", e["down_for"], "critical",
@@ -229,9 +244,9 @@ def _exporter(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
             "fails with unauthorized and keeps old values.",
         ),
         r.alert("JfrogExporterTokenExpiring",
-                f"{token_left} < {token_warn}\nand\n{token_left} >= {token_crit}",
+                warning_unless_critical(f"{token_left} < {token_warn}", token_critical),
                 e["token_expiry_for"], "warning", token_summary, token_description),
-        r.alert("JfrogExporterTokenExpiring", f"{token_left} < {token_crit}",
+        r.alert("JfrogExporterTokenExpiring", token_critical,
                 e["token_expiry_for"], "critical", token_summary, token_description),
     ]
 
@@ -240,6 +255,7 @@ def _platform(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
     p = t["platform"]
     left = "jfrog_license_expiry_timestamp_seconds - time()"
     warn, crit = (seconds_expr(duration_seconds(p[k])) for k in ("license_expiry_warning", "license_expiry_critical"))
+    critical = f"{left} < {crit}"  # an expired license too
     node = "{{ if $labels.node_id }} on node {{ $labels.node_id }}{{ end }}"
     license_summary = (f"The license of JPD {{{{ $labels.target }}}}{node} expires in "
                        "{{ $value | humanizeDuration }}")
@@ -268,9 +284,9 @@ def _platform(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
             "The router of JPD {{ $labels.target }} has reported service {{ $labels.service_id }} on node "
             f"{{{{ $labels.node_id }}}} as not HEALTHY for {p['router_service_unhealthy_for']}.",
         ),
-        r.alert("JfrogLicenseExpiring", f"{left} < {warn}\nand\n{left} >= {crit}", p["license_expiry_for"],
-                "warning", license_summary, license_description),
-        r.alert("JfrogLicenseExpiring", f"{left} < {crit}", p["license_expiry_for"], "critical",
+        r.alert("JfrogLicenseExpiring", warning_unless_critical(f"{left} < {warn}", critical),
+                p["license_expiry_for"], "warning", license_summary, license_description),
+        r.alert("JfrogLicenseExpiring", critical, p["license_expiry_for"], "critical",
                 license_summary, license_description),
     ]
 
@@ -284,13 +300,13 @@ def _storage(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
         "{{ $value | humanizePercentage }} full. Uploads fail when it is full: free space (cleanup policies, "
         "empty the trash can, run garbage collection) or grow the storage."
     )
+    critical = f"{ratio} > {s['filestore_used_critical']}"
     within = seconds_expr(duration_seconds(s["filestore_full_within"]))
     return [
         r.alert("JfrogFilestoreAlmostFull",
-                f"{ratio} > {s['filestore_used_warning']}\nand\n{ratio} <= {s['filestore_used_critical']}",
+                warning_unless_critical(f"{ratio} > {s['filestore_used_warning']}", critical),
                 s["filestore_used_for"], "warning", summary, description),
-        r.alert("JfrogFilestoreAlmostFull", f"{ratio} > {s['filestore_used_critical']}", s["filestore_used_for"],
-                "critical", summary, description),
+        r.alert("JfrogFilestoreAlmostFull", critical, s["filestore_used_for"], "critical", summary, description),
         r.alert(
             "JfrogFilestoreFillingUp",
             f"predict_linear(jfrog_storage_filestore_free_bytes[{s['filestore_trend_window']}], {within}) < 0",
@@ -451,12 +467,16 @@ def _security(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
         "Remote repositories that use it as client certificate fail to connect once it has expired: install "
         "the renewed certificate under the same alias."
     )
+    # An expired certificate is JfrogCertificateExpired's.
+    critical = f"{left} < {crit}\nand\n{left} > 0"
     token_left = "jfrog_access_token_soonest_expiry_timestamp_seconds - time()"
     token_warn = seconds_expr(duration_seconds(s["access_token_expiry_warning"]))
     return [
-        r.alert("JfrogCertificateExpiring", f"(\n  {left} < {warn}\nand\n  {left} >= {crit}\n)\n{issuer}",
+        r.alert("JfrogCertificateExpiring",
+                warning_unless_critical(f"{parenthesised(f'{left} < {warn}{chr(10)}and{chr(10)}{left} > 0')}\n{issuer}",
+                                        critical),
                 s["certificate_expiry_for"], "warning", expiring_summary, expiring_description),
-        r.alert("JfrogCertificateExpiring", f"(\n  {left} < {crit}\nand\n  {left} > 0\n)\n{issuer}",
+        r.alert("JfrogCertificateExpiring", f"{parenthesised(critical)}\n{issuer}",
                 s["certificate_expiry_for"], "critical", expiring_summary, expiring_description),
         r.alert(
             "JfrogCertificateExpired", f"(time() - jfrog_certificate_expiry_timestamp_seconds >= 0)\n{issuer}",

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -412,24 +413,41 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the demo's simulated JPDs, and how long the exporter's token for each stays valid: the degraded one's is
+#: close enough to its expiry to raise the exporter's own token alert
+DEMO_JPDS = (("healthy", 365 * 86400), ("degraded", 10 * 86400))
+#: what the demo's exporter reads: every collector, the optional ones and the Workers probe included, at
+#: intervals short enough that every dashboard panel has data within a minute or two
+DEMO_COLLECTORS: dict[str, dict[str, Any]] = {
+    "health": {"interval": "15s"},
+    "storage": {"interval": "1m"},
+    "replication": {"interval": "1m"},
+    "federation": {"interval": "1m"},
+    "maintenance": {"interval": "1m"},
+    "workers": {"interval": "30s", "probe_worker": "exporter-probe"},
+    "security": {"interval": "5m"},
+    # A short settle: the simulator writes no row late, and counters move within the first minute.
+    "activity": {"enabled": True, "interval": "30s", "settle": "5s"},
+    "openmetrics": {"enabled": True, "interval": "15s"},
+}
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from exporter.simulator import scenarios
     from exporter.simulator.app import start
-    from exporter.simulator.core import DEFAULT_TOKEN, SimState
+    from exporter.simulator.core import DEFAULT_PASSWORD, DEFAULT_USER, Credentials, SimState, jwt_token
 
     sims = []
     targets = []
-    for name in ("healthy", "degraded"):
-        state = SimState(scenarios.build(name))
+    for name, lifetime in DEMO_JPDS:
+        # A JWT like the JPD's own tokens, so the exporter reports its expiry.
+        token = jwt_token("jfac@01hdemo/users/jfrog-exporter", time.time() + lifetime)
+        state = SimState(scenarios.build(name), credentials=Credentials(token=token))
         runner, port = await start(state, "127.0.0.1", 0)
         sims.append(runner)
         url = f"http://127.0.0.1:{port}"
-        target = TargetConfig.model_validate({
-            "name": name,
-            "url": url,
-            "collectors": {"health": {"interval": "15s"}, "storage": {"interval": "1m"}},
-        })
-        target.auth = AuthConfig.from_values(token=DEFAULT_TOKEN)
+        target = TargetConfig.model_validate({"name": name, "url": url, "collectors": DEMO_COLLECTORS})
+        target.auth = AuthConfig.from_values(token=token)
         targets.append((target, url))
     config = ExporterConfig(listen=args.listen, targets=[t for t, _ in targets])
     try:
@@ -447,7 +465,8 @@ async def _demo(args: argparse.Namespace) -> int:
         f"  metrics        http://{host}:{port}/metrics",
         f"  readiness      http://{host}:{port}/-/ready",
     ]
-    lines += [f"  simulated JPD  {url}  ({t.name}; token {DEFAULT_TOKEN})" for t, url in targets]
+    lines += [f"  simulated JPD  {url}  ({t.name}; user {DEFAULT_USER}, password {DEFAULT_PASSWORD})"
+              for t, url in targets]
     print("\n".join(lines) + "\n", flush=True)
     try:
         await _wait_for_signal()

@@ -180,6 +180,23 @@ def exporter(tmp: Path, *args: str, env: dict[str, str] | None = None, ready: bo
         exp.stop()
 
 
+@contextlib.contextmanager
+def demo(tmp: Path) -> Iterator[Process]:
+    """``jfrog-exporter demo`` as a user starts it, its exporter on a free port; yields once it is ready."""
+    port = free_port()
+    log = tmp / f"demo-{port}.log"
+    proc = _spawn(["demo", "--listen", f"127.0.0.1:{port}"], log)
+    process = Process(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        try:
+            wait_http(process.url + "/-/ready", timeout=30)
+        except AssertionError:
+            raise AssertionError("demo not ready; its output:\n" + process.output()) from None
+        yield process
+    finally:
+        process.stop()
+
+
 def scrape(url: str) -> Samples:
     response = httpx.get(url + "/metrics", timeout=10)
     response.raise_for_status()

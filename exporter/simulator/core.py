@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,17 @@ class Credentials:
             if user == self.user and secrets.compare_digest(password, self.password or ""):
                 return "admin"
         return None
+
+
+def jwt_token(subject: str, expires: float) -> str:
+    """A token shaped like the JPD's access tokens (base64url header.claims.signature): the exporter reads its
+    expiry as it reads a real one's. Its signature is random; the simulator compares tokens, it verifies none."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = part(json.dumps({"typ": "JWT", "alg": "RS256"}).encode())
+    claims = part(json.dumps({"sub": subject, "exp": int(expires), "scp": "applied-permissions/admin"}).encode())
+    return f"{header}.{claims}.{part(secrets.token_bytes(64))}"
 
 
 @dataclass

@@ -135,6 +135,12 @@ def _scheduled_tasks(nodes: tuple[str, ...]) -> list[BackgroundTask]:
     return tasks
 
 
+def running_gc(started: float) -> BackgroundTask:
+    """The binaries garbage collection, running since ``started``."""
+    return BackgroundTask("artifactory.BinaryStoreGarbageCollectorJob#5f1e2c3a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
+                          GC_JOB, "running", started=started, description="Binaries Garbage Collector")
+
+
 def healthy_area(now: float | None = None) -> MaintenanceArea:
     """A finished PUD, a scheduled package policy, no GC running, one complete archive run."""
     t = _now(now)
@@ -187,8 +193,7 @@ def populate_maintenance(scenario: Scenario, now: float | None = None, pud: str 
         ],
         tasks=[
             *_scheduled_tasks(("art1", "art2")),
-            BackgroundTask("artifactory.BinaryStoreGarbageCollectorJob#5f1e2c3a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
-                           GC_JOB, "running", started=t - 25 * MINUTE, description="Binaries Garbage Collector"),
+            running_gc(t - 25 * MINUTE),
             BackgroundTask("artifactory.LocalReplicationJob#a1", REPLICATION_JOB, "running", started=t - 3 * MINUTE),
             BackgroundTask("artifactory.LocalReplicationJob#a2", REPLICATION_JOB, "running", started=t - 40 * MINUTE,
                            node_id="art2"),

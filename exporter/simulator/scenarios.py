@@ -207,8 +207,10 @@ def degraded(now: float | None = None) -> Scenario:
     day = today_midnight(now)
     scenario = healthy(now)
     scenario.name = "degraded"
-    scenario.description = "a router service UNHEALTHY, readiness failing, filestore 96 % full, license expiring"
+    scenario.description = ("a router service UNHEALTHY, readiness failing, filestore 96 % full, license expiring, "
+                            "garbage collection running, a certificate expired, a token expiring in 3 days")
     scenario.ready = False
+    scenario.areas[security_data.AREA] = security_data.degraded_security(day)
     scenario.ha_licenses = [
         License("Enterprise", day + 5 * DAY, "Acme Corp", "art1", "http://10.0.0.1:8091/artifactory"),
         License("Enterprise", day + 20 * DAY, "Acme Corp", "art2", "http://10.0.0.2:8091/artifactory"),
@@ -222,6 +224,10 @@ def degraded(now: float | None = None) -> Scenario:
             svc.message = "Service is healthy; there is at least one unhealthy service"
     total = int(204.28 * GB)
     scenario.storage = _storage(total=total, used=int(total * 0.96))
+    # Freeing space: a garbage collection started 10 minutes before the simulator (past 2 hours it runs long).
+    maintenance = maintenance_data.area(scenario)
+    assert maintenance is not None and maintenance.tasks is not None
+    maintenance.tasks.append(maintenance_data.running_gc(float(int(time.time() if now is None else now)) - 600))
     return scenario
 
 

@@ -135,18 +135,17 @@ def healthy_security(day: float) -> SecurityArea:
         *(SimUser(f"ldap-user-{i:02d}", "ldap", "disabled" if i == 4 else "enabled", ["readers"]) for i in range(6)),
         *(SimUser(f"saml-user-{i:02d}", "saml", "enabled", ["readers"]) for i in range(3)),
     ]
+    # Nothing an operator must act on: certificates valid for months, no token expiring within a week (expired
+    # tokens stay listed until revoked, as on a real JPD, and raise nothing).
     certificates = [
         SimCertificate("partner-mtls", "Acme Partner", "Acme Issuing CA", iso_java(day - 300 * DAY),
                        iso_java(day + 90 * DAY + 10 * 3600, offset_hours=2)),
         SimCertificate("legacy-upstream", "Cool-Company", "Some_Other_CA", js_date(day - 400 * DAY),
                        js_date(day + 200 * DAY + 10 * 3600)),
-        SimCertificate("expired-client", "JFrog", "Some_CA", js_date(day - 800 * DAY),
-                       iso_java(day - 30 * DAY)),
     ]
     issued = int(day - 100 * DAY)
     tokens = [
         SimToken("tok-admin", _user_subject("admin"), issued, None, "admin UI token"),
-        SimToken("tok-ci-1", _user_subject("ci-bot"), issued, int(day + 3 * DAY), "CI deploys", True),
         SimToken("tok-ci-2", _user_subject("ci-bot"), issued, int(day + 200 * DAY), "CI reads"),
         SimToken("tok-release", _user_subject("release-bot"), issued, str(int(day + 20 * DAY)), "releases"),
         SimToken("tok-alice", _user_subject("alice"), issued, int(day - 10 * DAY)),
@@ -162,6 +161,18 @@ def healthy_security(day: float) -> SecurityArea:
         tokens=tokens,
         permissions=healthy_permissions(),
     )
+
+
+def degraded_security(day: float) -> SecurityArea:
+    """The healthy data, and what needs acting on: a client certificate that expired 30 days ago, in the other
+    documented date format, and a CI token that expires in 3 days."""
+    security = healthy_security(day)
+    assert security.certificates is not None and security.tokens is not None
+    security.certificates.append(SimCertificate("expired-client", "JFrog", "Some_CA", js_date(day - 800 * DAY),
+                                                iso_java(day - 30 * DAY)))
+    security.tokens.insert(1, SimToken("tok-ci-1", _user_subject("ci-bot"), int(day - 100 * DAY),
+                                       int(day + 3 * DAY), "CI deploys", True))
+    return security
 
 
 def healthy_permissions() -> list[SimPermission]:

@@ -40,18 +40,36 @@ async def test_healthy_users_groups_certificates_and_tokens(sim, collect_once) -
         day + 90 * DAY + 10 * 3600
     assert value(samples, "jfrog_certificate_expiry_timestamp_seconds", alias="legacy-upstream") == \
         day + 200 * DAY + 10 * 3600
-    assert value(samples, "jfrog_certificate_expiry_timestamp_seconds", alias="expired-client") == day - 30 * DAY
     assert value(samples, "jfrog_certificate_info", alias="legacy-upstream", issued_to="Cool-Company") == 1
-    expected_user_tokens = {"expired": 2, "lt_7d": 1, "7d_to_30d": 2, "gt_30d": 1, "never": 1}
+    # A healthy JPD: no certificate expired or close to it, no token expiring within a week.
+    assert len(series(samples, "jfrog_certificate_expiry_timestamp_seconds")) == 2
+    expected_user_tokens = {"expired": 2, "lt_7d": 0, "7d_to_30d": 2, "gt_30d": 1, "never": 1}
     for bucket, count in expected_user_tokens.items():
         assert value(samples, "jfrog_access_tokens", subject_kind="user", expiry=bucket) == count
     assert value(samples, "jfrog_access_tokens", subject_kind="service", expiry="gt_30d") == 1
     soonest = "jfrog_access_token_soonest_expiry_timestamp_seconds"
-    assert value(samples, soonest, subject=area.tokens[1].subject) == day + 3 * DAY
-    assert value(samples, soonest, subject=area.tokens[3].subject) == day + 20 * DAY  # sent as a string
-    assert not series(samples, soonest, subject=area.tokens[4].subject)  # expired
+    tokens = {t.token_id: t for t in area.tokens}
+    assert value(samples, soonest, subject=tokens["tok-ci-2"].subject) == day + 200 * DAY
+    assert value(samples, soonest, subject=tokens["tok-release"].subject) == day + 20 * DAY  # sent as a string
+    assert not series(samples, soonest, subject=tokens["tok-alice"].subject)  # expired
     # No label carries a token id.
     assert all("tok-" not in v for (_, labels) in samples for _, v in labels)
+
+
+async def test_degraded_has_an_expired_certificate_and_a_token_about_to_expire(sim, collect_once) -> None:
+    url, state = await sim.start("degraded")
+    samples, engine = await collect_once([make_target(url)], only=["security"])
+    assert engine.store.run("sim", "security").outcome == "success"
+    day = today_midnight()
+    # The expired certificate is still reported (its past date is the point), in the other date format.
+    assert value(samples, "jfrog_certificate_expiry_timestamp_seconds", alias="expired-client") == day - 30 * DAY
+    assert value(samples, "jfrog_certificate_info", alias="expired-client", issued_to="JFrog") == 1
+    expected_user_tokens = {"expired": 2, "lt_7d": 1, "7d_to_30d": 2, "gt_30d": 1, "never": 1}
+    for bucket, count in expected_user_tokens.items():
+        assert value(samples, "jfrog_access_tokens", subject_kind="user", expiry=bucket) == count
+    # The subject's soonest token, not its later one.
+    ci_bot = next(t.subject for t in state.scenario.areas[AREA].tokens if t.token_id == "tok-ci-1")
+    assert value(samples, "jfrog_access_token_soonest_expiry_timestamp_seconds", subject=ci_bot) == day + 3 * DAY
 
 
 async def test_user_pages_are_followed_and_bounded(sim, collect_once) -> None:
@@ -181,7 +199,7 @@ async def test_a_malformed_part_fails_the_run_without_blanking_the_others(sim) -
     # Users were read again (one fewer); tokens and groups keep their last good values.
     assert sum(v for (n, _), v in samples.items() if n == "jfrog_users") == 16
     assert value(samples, "jfrog_groups") == 5
-    assert value(samples, "jfrog_access_tokens", subject_kind="user", expiry="lt_7d") == 1
+    assert value(samples, "jfrog_access_tokens", subject_kind="user", expiry="7d_to_30d") == 2
 
 
 async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:

@@ -226,9 +226,8 @@ class Situation:
 
 #: target name -> what it is; the target is named after its situation
 SITUATIONS: dict[str, Situation] = {
-    # Not security: the healthy scenario has an expired certificate and tokens about to expire (see "token").
     # The activity counters count from the first run on, without waiting for late rows.
-    "healthy": Situation("healthy", ("health", "storage"), (("activity", "settle", 0),),
+    "healthy": Situation("healthy", ("health", "storage", "security"), (("activity", "settle", 0),),
                          optional=("replication", "federation", "maintenance", "workers", "activity", "openmetrics")),
     # Its JPD also sends broken lines and a family named jfrog_up in its Open Metrics.
     "degraded": Situation("degraded", ("health", "storage"), optional=("openmetrics",)),
@@ -241,9 +240,9 @@ SITUATIONS: dict[str, Situation] = {
     "rejected": Situation("healthy", ("health", "storage"), share="healthy", token_env="REVOKED_TOKEN"),
     # Starts healthy and becomes degraded (96 % full) once Prometheus has scraped it: the filestore fills up.
     "filling": Situation("healthy", ("health", "storage")),
-    # The exporter reads this JPD with a JWT that expires in two days. The healthy scenario's security data has
+    # The exporter reads this JPD with a JWT that expires in two days. The degraded scenario's security data has
     # an expired certificate and tokens in every expiry bucket.
-    "token": Situation("healthy", ("health", "security")),
+    "token": Situation("degraded", ("health", "security")),
     # 50 users, 30 tokens, 20 certificates: expired ones, and one expiring in 13 to 14 days.
     "certificates": Situation("large", ("health", "security"), simulator_args=("--scale", "100")),
     "replication": Situation("replication", ("health", "replication")),
@@ -290,7 +289,6 @@ FIRES: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
     ("JfrogNotReady", "critical"): ("degraded", {}),
     ("JfrogRouterServiceUnhealthy", "warning"): ("degraded", {"node_id": "art1", "service_id": "jffe@01h00nodeart1"}),
     ("JfrogLicenseExpiring", "critical"): ("degraded", {"node_id": "art1"}),
-    ("JfrogLicenseExpiring", "warning"): ("degraded", {"node_id": "art2"}),
     ("JfrogFilestoreAlmostFull", "critical"): ("degraded", {}),
     ("JfrogFilestoreFillingUp", "warning"): ("filling", {}),
     ("JfrogReplicationError", "warning"): ("replication", {"repo": "libs-release-local"}),
@@ -320,6 +318,8 @@ NOT_SIMULATED = {
                                                       "25 minutes, under the threshold",
     ("JfrogWorkerNearLimit", "warning"): "no scenario keeps a worker's last execution above 90 % of a limit",
     ("JfrogCertificateExpiring", "critical"): "no scenario has a certificate expiring within 7 days",
+    ("JfrogLicenseExpiring", "warning"): "the degraded scenario's license of node art2 (20 days) is in the warning "
+                                         "range, but that of art1 (5 days) is critical, which keeps it quiet (QUIET)",
     ("JfrogActivityWindowsTruncated", "warning"): "needs max_results items created or downloaded within one "
                                                   "millisecond; the simulated activity is steady",
 }
@@ -334,6 +334,8 @@ QUIET: tuple[tuple[str, str, str], ...] = (
     ("JfrogCertificateExpiring", "critical", "token"),
     # Expired 3 and 20 days ago, the next one expires in 13 to 14 days.
     ("JfrogCertificateExpiring", "critical", "certificates"),
+    # A JPD raises one level of an alert: art2's license, in the warning range, waits while art1's is critical.
+    ("JfrogLicenseExpiring", "warning", "degraded"),
 )
 
 
