@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -25,8 +24,10 @@ from exporter.config import (
     ExporterConfig,
     TargetConfig,
     load_config,
+    load_log_settings,
     parse_listen,
 )
+from exporter.logs import setup_logging
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.reload import Reloader
 from exporter.scheduler import CollectionThread, Engine
@@ -44,35 +45,10 @@ environment (flags take precedence):
   JFROG_USERNAME            with JFROG_PASSWORD or JFROG_PASSWORD_FILE (basic auth)
   JFROG_EXPORTER_CONFIG     YAML file with several targets (same as --config)
   JFROG_EXPORTER_LISTEN     HOST:PORT to serve on (same as --listen)
-  JFROG_EXPORTER_LOG_LEVEL  debug, info, warning or error
+  JFROG_EXPORTER_LOG_LEVEL  debug, info, warning or error (same as --log-level)
+  JFROG_EXPORTER_LOG_FORMAT text or json (same as --log-format)
+  JFROG_EXPORTER_DEBUG_LIBRARIES=1  with debug, also the HTTP and scheduler libraries' lines
 """
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def setup_logging(level: str, fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # Request lines from the HTTP libraries would print every call at debug level.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def _add_target_flags(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +58,8 @@ def _add_target_flags(parser: argparse.ArgumentParser) -> None:
                         help="run exactly these collectors, optional ones included (repeatable); "
                         f"one of: {', '.join(COLLECTORS)}")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", choices=["text", "json"], default="text")
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        help="text for people, json for log pipelines: one object per line (default text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,18 +169,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_exporter_command(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {"config": args.config, "url": args.url, "log_level": args.log_level}
+    overrides: dict[str, Any] = {"config": args.config, "url": args.url}
     if args.command == "serve":
         overrides["listen"] = args.listen
         overrides["web_config_file"] = args.web_config_file
-    # Logging first, so config warnings (URL normalised) are visible; the level may come from env.
-    setup_logging(args.log_level or "info", args.log_format)
+    # Logging first, so what loading the configuration says (URL normalised) is in the chosen format.
     try:
+        logging_settings = load_log_settings(args.log_level, args.log_format)
+        setup_logging(logging_settings.log_level, logging_settings.log_format, logging_settings.debug_libraries)
         config = load_config(overrides)
     except ConfigError as exc:
         print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level, args.log_format)
+    json_summary = logging_settings.log_format == "json"
     if config.web_config_file:
         from exporter.webconfig import load_web_config
 
@@ -214,17 +192,19 @@ def _run_exporter_command(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
     try:
         if args.command == "once":
-            return asyncio.run(_once(config, args.collector))
+            return asyncio.run(_once(config, args.collector, json_summary))
         if args.command == "record":
-            return asyncio.run(_record(config, args))
+            return asyncio.run(_record(config, args, json_summary))
         return asyncio.run(_serve(config, args.collector, Reloader(overrides, config), args.enable_lifecycle))
     except ConfigError as exc:
         print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 
-async def _once(config: ExporterConfig, only: list[str] | None) -> int:
-    engine = Engine(config.targets, only)
+async def _once(config: ExporterConfig, only: list[str] | None, json_summary: bool = False) -> int:
+    # The summary below says each failed part once: the engine does not log them as well.
+    engine = Engine(config.targets, only, report_failures=False)
+    started = time.perf_counter()
     try:
         await engine.run_all_once()
     finally:
@@ -233,23 +213,51 @@ async def _once(config: ExporterConfig, only: list[str] | None) -> int:
     assert payload is not None
     sys.stdout.write(payload.text.decode())
     sys.stdout.flush()
-    return 1 if _report_failures(engine.store.view().items()) else 0
+    runs = engine.store.view()
+    failed = _report_failures(runs.items(), json_summary)
+    _summarise_once(len(runs), failed, time.perf_counter() - started, payload.series, json_summary)
+    return 1 if failed else 0
 
 
-def _report_failures(runs: Iterable[tuple[tuple[str, str], RunRecord]]) -> int:
-    """One line on standard error per failed part: the endpoint to look at and why; returns the failed runs."""
-    failed = [(key, run) for key, run in runs if run.outcome not in SUCCESSFUL_OUTCOMES]
-    for (target, collector), run in failed:
+def _report_failures(runs: Iterable[tuple[tuple[str, str], RunRecord]], json_summary: bool = False) -> list[str]:
+    """One line on standard error per failed part: the endpoint to look at and why; returns the failed parts.
+
+    In JSON, one object per failed part with its target, collector, endpoint, outcome and reason as fields.
+    """
+    failed = []
+    for (target, collector), run in runs:
+        if run.outcome in SUCCESSFUL_OUTCOMES:
+            continue
         for part in run.failed_parts or [None]:
-            where = f" endpoint={part.endpoint}" if part else ""
+            endpoint = part.endpoint if part else ""
             outcome, reason = (part.outcome, part.reason.removeprefix(f"{part.endpoint}: ")) if part else \
                 (run.outcome, run.reason)
+            failed.append(f"{target}/{collector}")
+            if json_summary:
+                fields = {"target": target, "collector": collector, "outcome": str(outcome), "reason": reason}
+                log.warning("%s failed: %s: %s", endpoint or collector, outcome, reason,
+                            extra=fields | ({"endpoint": endpoint} if endpoint else {}))
+                continue
+            where = f" endpoint={endpoint}" if endpoint else ""
             print(f"jfrog-exporter: target={target} collector={collector}{where}: {outcome}: {reason}",
                   file=sys.stderr)
-    return len(failed)
+    return failed
 
 
-async def _record(config: ExporterConfig, args: argparse.Namespace) -> int:
+def _summarise_once(collectors: int, failed: list[str], duration: float, series: int, json_summary: bool) -> None:
+    """The last line: how many collectors and parts failed (in JSON, always, so a pipeline sees the end)."""
+    failed_collectors = len(set(failed))
+    parts = f"{len(failed)} part{'' if len(failed) == 1 else 's'}"
+    if json_summary:
+        fields = {"collectors": collectors, "failed_collectors": failed_collectors, "failed_parts": len(failed),
+                  "duration_seconds": round(duration, 3), "series": series}
+        log.log(logging.WARNING if failed else logging.INFO, "once: %d of %d collectors failed (%s), %s series",
+                failed_collectors, collectors, parts, f"{series:,}", extra=fields)
+    elif failed:
+        print(f"jfrog-exporter: {failed_collectors} of {collectors} collectors failed ({parts})", file=sys.stderr)
+
+
+async def _record(config: ExporterConfig, args: argparse.Namespace, json_summary: bool = False) -> int:
     from exporter.recording import RecordingError, record_round, write_recording
 
     names = [t.name for t in config.targets]
@@ -266,7 +274,7 @@ async def _record(config: ExporterConfig, args: argparse.Namespace) -> int:
     except RecordingError as exc:
         print(f"jfrog-exporter: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    _report_failures(((target.name, name), run) for name, run in recorded.runs.items())
+    _report_failures((((target.name, name), run) for name, run in recorded.runs.items()), json_summary)
     names_note = "kept (--keep-names)" if args.keep_names else f"{written.renamed} replaced by placeholders"
     print(f"recorded {written.answers} answers of {target.name} at {target.url} "
           f"(collectors: {', '.join(recorded.collectors)})\n"
@@ -332,10 +340,19 @@ async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
         await collection.stop()
         raise ConfigError(f"--listen: cannot listen on {config.listen}: {exc.strerror or exc}") from None
     await collection.start()
-    scheme = "https" if ssl_context else "http"
-    log.info("serving on %s://%s:%d/ for %d target(s): %s", scheme, host, port, len(engine.targets),
-             ", ".join(engine.targets))
+    _log_start(engine, f"{'https' if ssl_context else 'http'}://{host}:{port}/")
     return collection, runner
+
+
+def _log_start(engine: Engine, listen: str) -> None:
+    """What runs: one line per target (its URL, never with user-info, and collectors), then where it serves."""
+    for name, runtime in engine.targets.items():
+        collectors = list(runtime.collectors)
+        log.info("watching %s (%s auth) with %s", runtime.config.url, runtime.config.auth.kind,
+                 ", ".join(collectors) or "no collector",
+                 extra={"target": name, "url": runtime.config.url, "collectors": collectors})
+    log.info("serving on %s for %d target(s): %s; ready once every collector ran", listen, len(engine.targets),
+             ", ".join(engine.targets), extra={"listen": listen, "targets": list(engine.targets)})
 
 
 async def stop_exporter(collection: CollectionThread, runner: web.AppRunner) -> None:

@@ -314,7 +314,6 @@ class EnvSettings(BaseSettings):
     password_file: Path | None = None
     exporter_config: Path | None = None
     exporter_listen: str = DEFAULT_LISTEN
-    exporter_log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("exporter_listen")
     @classmethod
@@ -330,9 +329,34 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+class LogSettings(BaseSettings):
+    """How the exporter logs: JFROG_EXPORTER_LOG_LEVEL, _LOG_FORMAT and _DEBUG_LIBRARIES (flags take precedence).
+
+    Read before the rest of the configuration, so that what loading it says is already in the chosen format.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="JFROG_EXPORTER_", extra="ignore")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    #: other libraries' debug lines (requests, scheduler ticks) too, with log_level debug
+    debug_libraries: bool = False
+
+
+def load_log_settings(level: str | None = None, fmt: str | None = None) -> LogSettings:
+    """The logging settings from the flags given (``None``: not given) and the environment."""
+    flags: dict[str, Any] = {k: v for k, v in (("log_level", level), ("log_format", fmt)) if v is not None}
+    try:
+        return LogSettings(**flags)
+    except ValidationError as exc:
+        message = format_validation_error(exc)
+        for field_name in ("log_level", "log_format", "debug_libraries"):
+            message = message.replace(field_name, "JFROG_EXPORTER_" + field_name.upper())
+        raise ConfigError(message) from None
+
+
 class ExporterConfig(BaseModel):
     listen: str = DEFAULT_LISTEN
-    log_level: str = "info"
     targets: list[TargetConfig]
     web_config_file: Path | None = None
 
@@ -354,8 +378,8 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
-_FLAG_FIELDS = {"config": "exporter_config", "listen": "exporter_listen", "log_level": "exporter_log_level"}
-_FIELD_NAMES = {"exporter_config": "--config", "exporter_listen": "--listen", "exporter_log_level": "--log-level"}
+_FLAG_FIELDS = {"config": "exporter_config", "listen": "exporter_listen"}
+_FIELD_NAMES = {"exporter_config": "--config", "exporter_listen": "--listen"}
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> ExporterConfig:
@@ -381,7 +405,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> ExporterConfig:
         raise ConfigError("no target: set JFROG_URL (or --url), or give a configuration file with --config")
     return ExporterConfig(
         listen=env.exporter_listen,
-        log_level=env.exporter_log_level,
         targets=targets,
         web_config_file=web_config_file,
     )

@@ -9,6 +9,7 @@ returns to its interval on the first success.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ctypes
 import logging
 import sys
@@ -31,6 +32,7 @@ from exporter.collectors.registry import COLLECTORS
 from exporter.config import TargetConfig
 from exporter.exposition import RenderedFamily, render_families
 from exporter.families import REGISTRY, Emitter
+from exporter.logs import context
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult
 from exporter.selfmetrics import (
     CREDENTIALS_ACCEPTED,
@@ -39,8 +41,9 @@ from exporter.selfmetrics import (
     SERIES_DROPPED,
     TARGET_INFO,
     TOKEN_EXPIRY,
+    runtime_source,
 )
-from exporter.snapshot import RunRecord, SnapshotStore, render_groups
+from exporter.snapshot import PartRecord, RunRecord, SnapshotStore, render_groups
 from exporter.values import jwt_expiry
 
 log = logging.getLogger(__name__)
@@ -100,7 +103,10 @@ class Engine:
     """All targets, their clients and collectors, and the snapshot store they feed."""
 
     def __init__(self, targets: list[TargetConfig], only: list[str] | None = None,
-                 store: SnapshotStore | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 store: SnapshotStore | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 report_failures: bool = True) -> None:
+        """``report_failures`` False: failed runs are logged at debug level only, for a caller (``once``) that
+        reports each failed part itself, so that no failure is said twice."""
         unknown = [name for name in only or [] if name not in COLLECTORS]
         if unknown:
             raise ValueError(f"unknown collector {unknown[0]!r}; known: {', '.join(COLLECTORS)}")
@@ -123,6 +129,9 @@ class Engine:
         #: monotonic time each job last completed a run (or the engine started), by (target, collector)
         self._completed: dict[tuple[str, str], float] = {}
         self._stale: set[tuple[str, str]] = set()
+        self._failure_level = logging.WARNING if report_failures else logging.DEBUG
+        #: monotonic time the schedule started, until the first complete round is rendered (then None)
+        self._first_round: float | None = None
         self._skip_warned: set[tuple[str, str]] = set()
         #: (target, family) already warned about for exceeding the per-family cap
         self._family_capped: set[tuple[str, str]] = set()
@@ -194,9 +203,14 @@ class Engine:
 
     # -- running -----------------------------------------------------------
     async def run_collector(self, target: str, name: str) -> Outcome:
+        with context(target=target, collector=name):
+            return await self._run_collector(target, name)
+
+    async def _run_collector(self, target: str, name: str) -> Outcome:
         runtime = self.targets[target]
         collector = runtime.collectors[name]
         previous = self.store.run(target, name)
+        where = {"target": target, "collector": name}
         started = time.perf_counter()
         run = Run(runtime.config, runtime.client, name)
         error: str | None = None
@@ -204,18 +218,18 @@ class Engine:
             await collector.collect(run)
         except Exception as exc:  # a collector bug outside its parts must not stop the others
             error = f"internal error: {type(exc).__name__}: {exc}"
-            log.exception("target=%s collector=%s: unexpected error", target, name)
+            log.exception("unexpected error", extra=where | {"outcome": Outcome.ERROR.value})
         duration = time.perf_counter() - started
         if self.targets.get(target) is not runtime:
             # A reload replaced or removed the target while this run went on: its answers are not recorded.
-            log.info("target=%s collector=%s: run discarded, the target was reconfigured meanwhile", target, name)
+            log.info("run discarded: the target was reconfigured meanwhile", extra=where)
             return previous.outcome or Outcome.ERROR
         parts = self._within_cap(target, name, run.parts)
         # Rendering a big snapshot's sample lines takes a while: keep the event loop free for scrapes.
         try:
             rendered = await asyncio.to_thread(_render_parts, parts)
         except Exception as exc:  # data that cannot be rendered must fail the run, not leave it "success"
-            log.exception("target=%s collector=%s: cannot render the run's data", target, name)
+            log.exception("cannot render the run's data", extra=where | {"outcome": Outcome.ERROR.value})
             error = f"internal error: cannot render the data: {type(exc).__name__}: {exc}"
             parts = {endpoint: replace(p, families=None) for endpoint, p in parts.items()}
             rendered = {}
@@ -225,10 +239,9 @@ class Engine:
         self._skip_warned.discard((target, name))
         if (target, name) in self._stale:
             self._stale.discard((target, name))
-            log.info("target=%s collector=%s: a run completed again", target, name)
-        self._log_transition(target, name, previous.outcome, previous.reason, record.outcome, record.reason,
-                             duration)
-        _log_missing_permissions(target, name, previous, record)
+            log.info("a run completed again", extra=where | {"outcome": record.outcome.value})
+        self._log_transition(where, previous, record)
+        _log_missing_permissions(target, name, previous, record, self._failure_level)
         self._adjust_interval(target, name, collector, record.consecutive_outages)
         self.request_render()
         return record.outcome
@@ -264,8 +277,8 @@ class Engine:
         dropped = total - sum(len(f.samples) for p in out.values() for f in p.families or [])
         previous = self.dropped_series.get((target, name), 0)
         if previous == 0:
-            log.warning("target=%s collector=%s: %d series exceed max_series=%d; dropping %d (counted in "
-                        "jfrog_exporter_series_dropped_total)", target, name, total + others, cap, dropped)
+            log.warning("%d series exceed max_series=%d; dropping %d (counted in jfrog_exporter_series_dropped_total)",
+                        total + others, cap, dropped)
         self.dropped_series[(target, name)] = previous + dropped
         return out
 
@@ -293,28 +306,35 @@ class Engine:
                     dropped += len(family.samples)
                 if (target, family.name) not in self._family_capped:
                     self._family_capped.add((target, family.name))
-                    log.warning("target=%s collector=%s: %s has %d series, more than max_series_per_family=%d; "
-                                "the rest are dropped (counted in jfrog_exporter_series_dropped_total)",
-                                target, name, family.name, len(family.samples), cap)
+                    log.warning("%s has %d series, more than max_series_per_family=%d; the rest are dropped "
+                                "(counted in jfrog_exporter_series_dropped_total)", family.name, len(family.samples),
+                                cap, extra={"target": target, "collector": name})
             out[endpoint] = replace(part, families=kept)
         self.dropped_series[(target, name)] = self.dropped_series.get((target, name), 0) + dropped
         return out
 
-    def _log_transition(self, target: str, name: str, prev: Outcome | None, prev_reason: str,
-                        outcome: Outcome, reason: str, duration: float) -> None:
+    def _log_transition(self, where: dict[str, str], previous: RunRecord, record: RunRecord) -> None:
         """Log what changed once, not every run (no log flood while a JPD stays down)."""
+        prev, outcome = previous.outcome, record.outcome
+        assert outcome is not None
+        fields = where | {"outcome": outcome.value, "duration_seconds": round(record.duration, 3)}
         if outcome in SUCCESSFUL_OUTCOMES:
             if prev is not None and prev not in SUCCESSFUL_OUTCOMES:
-                log.info("target=%s collector=%s recovered (%s after: %s)", target, name, outcome, prev_reason)
+                log.info("recovered: %s after %s: %s", outcome, prev, previous.reason, extra=fields)
             elif outcome is Outcome.UNSUPPORTED and prev is None:
-                log.info("target=%s collector=%s: not available on this JPD (%s)", target, name, reason)
+                log.info("not available on this JPD: %s", record.reason, extra=fields)
             else:
-                log.debug("target=%s collector=%s %s in %.2fs", target, name, outcome, duration)
-        elif outcome != prev or reason != prev_reason:
-            log.warning("target=%s collector=%s failed: %s: %s; keeping the last good data of the failed parts",
-                        target, name, outcome, reason)
-        else:
-            log.debug("target=%s collector=%s still failing: %s", target, name, outcome)
+                log.debug("%s in %.2fs", outcome, record.duration, extra=fields)
+            return
+        if outcome == prev and record.reason == previous.reason:
+            log.debug("still failing: %s", outcome, extra=fields)
+            return
+        reason = record.reason
+        first = _first_failed(record)
+        if first is not None:
+            fields["endpoint"] = first.endpoint
+            reason = reason.removeprefix(f"{first.endpoint}: ")  # the endpoint field says it
+        log.log(self._failure_level, "failed: %s: %s; %s", outcome, reason, _what_is_kept(record), extra=fields)
 
     def _adjust_interval(self, target: str, name: str, collector: Collector[CollectorSettings],
                          failures: int) -> None:
@@ -323,9 +343,8 @@ class Engine:
         job = self._scheduler.get_job(f"{target}/{name}") if self._scheduler is not None else None
         if wanted != run.interval:
             if wanted > run.interval:
-                log.warning("target=%s collector=%s: no part answered %d times in a row: polling every %gs "
-                            "instead of %gs",
-                            target, name, failures, wanted, collector.interval)
+                log.warning("no part answered %d times in a row: polling every %gs instead of %gs",
+                            failures, wanted, collector.interval)
             if job is not None:
                 job = job.reschedule(IntervalTrigger(seconds=wanted, jitter=_jitter(wanted)))
         next_run = job.next_run_time.timestamp() if job is not None and job.next_run_time else None
@@ -360,8 +379,8 @@ class Engine:
         for offset, (name, collector) in enumerate(runtime.collectors.items()):
             if self.store.run(target, name).interval <= collector.interval:
                 continue
-            log.info("target=%s collector=%s: the JPD answers its ping again: back to every %gs, running now",
-                     target, name, collector.interval)
+            log.info("the JPD answers its ping again: back to every %gs, running now", collector.interval,
+                     extra={"target": target, "collector": name})
             self.store.schedule(target, name, interval=collector.interval)
             job = self._scheduler.get_job(f"{target}/{name}") if self._scheduler is not None else None
             if job is not None:
@@ -380,7 +399,8 @@ class Engine:
         if self._render_pending:
             return
         self._render_pending = True
-        self._render_task = asyncio.create_task(self._render_soon())
+        # A fresh context: the rendering is about every target, not the run that asked for it.
+        self._render_task = asyncio.create_task(self._render_soon(), context=contextvars.Context())
 
     async def _render_soon(self) -> None:
         async with self._render_lock:
@@ -399,7 +419,17 @@ class Engine:
         payload = await asyncio.to_thread(render_groups, generation, groups)
         self.store.store_payload(payload)
         release_free_memory()
+        self._log_ready(payload.series)
         return None
+
+    def _log_ready(self, series: int) -> None:
+        """Once, when the first round is rendered: from then on /-/ready answers 200."""
+        if self._first_round is None or not self.store.all_ran():
+            return
+        took = time.monotonic() - self._first_round
+        self._first_round = None
+        log.info("ready: first round done in %.2f s, %s series", took, f"{series:,}",
+                 extra={"duration_seconds": round(took, 3), "series": series})
 
     # -- scheduling --------------------------------------------------------
     def start(self) -> None:
@@ -409,6 +439,7 @@ class Engine:
         scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self._scheduler = scheduler
+        self._first_round = time.monotonic()
         self._watchdog = asyncio.create_task(self._watch())
 
     def _schedule(self, scheduler: AsyncIOScheduler, runtime: TargetRuntime) -> None:
@@ -440,8 +471,8 @@ class Engine:
         self.skipped_runs[key] = self.skipped_runs.get(key, 0) + 1
         if key not in self._skip_warned:
             self._skip_warned.add(key)
-            log.warning("target=%s collector=%s: a run was due while the previous one was still going: skipped "
-                        "(counted in jfrog_exporter_runs_skipped_total)", target, name)
+            log.warning("a run was due while the previous one was still going: skipped (counted in "
+                        "jfrog_exporter_runs_skipped_total)", extra={"target": target, "collector": name})
 
     async def _watch(self) -> None:
         """APScheduler plans by the wall clock: stepped back an hour (NTP, a resumed VM), it would wait an hour
@@ -479,7 +510,8 @@ class Engine:
             self._stale.add(key)
             reason = (f"no run completed for {quiet:.0f}s (one is due every {record.interval:g}s): the data is "
                       "stale, the last run is still going or was never started")
-            log.warning("target=%s collector=%s: %s", *key, reason)
+            log.warning("%s", reason, extra={"target": key[0], "collector": key[1],
+                                             "outcome": Outcome.TIMEOUT.value})
             self.store.mark_stale(*key, reason)
             self.request_render()
 
@@ -492,7 +524,7 @@ class Engine:
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
-            log.debug("target=%s collector=%s: run abandoned at shutdown", target, name)
+            log.debug("run abandoned at shutdown", extra={"target": target, "collector": name})
 
     async def shutdown(self) -> None:
         self._stopping = True
@@ -505,14 +537,32 @@ class Engine:
         await asyncio.gather(*(rt.client.aclose() for rt in self.targets.values()), return_exceptions=True)
 
 
-def _log_missing_permissions(target: str, collector: str, previous: RunRecord, record: RunRecord) -> None:
+def _log_missing_permissions(target: str, collector: str, previous: RunRecord, record: RunRecord,
+                             level: int = logging.WARNING) -> None:
     """Once per endpoint that became forbidden: which permission the credentials lack."""
     before = {p.endpoint: p.outcome for p in previous.parts}
     for part in record.parts:
         if part.outcome is Outcome.FORBIDDEN and before.get(part.endpoint) is not Outcome.FORBIDDEN:
             needs = REGISTRY.permission(part.endpoint)
-            log.warning("target=%s collector=%s: %s needs %s; the configured credentials lack it, so only its "
-                        "series are missing", target, collector, part.endpoint, needs or "more permissions")
+            log.log(level, "needs %s; the configured credentials lack it, so only its series are missing",
+                    needs or "more permissions", extra={"target": target, "collector": collector,
+                                                        "endpoint": part.endpoint, "outcome": Outcome.FORBIDDEN.value})
+
+
+def _first_failed(record: RunRecord) -> PartRecord | None:
+    """The failed part the run's reason names first: one with the run's outcome that could run."""
+    failed = [p for p in record.failed_parts if p.outcome is record.outcome]
+    return next((p for p in failed if not p.reason.startswith("not read:")), failed[0] if failed else None)
+
+
+def _what_is_kept(record: RunRecord) -> str:
+    """What the failed parts still serve: their last good data, or nothing on a first run that has none."""
+    kept = [p for p in record.failed_parts if p.last_success is not None]
+    if not kept:
+        return "no data yet from the failed parts"
+    if len(kept) < len(record.failed_parts):
+        return "keeping the last good data of the failed parts that had some"
+    return "keeping the last good data of the failed parts"
 
 
 def _same(new: TargetConfig, old: TargetConfig) -> bool:
@@ -525,8 +575,8 @@ def _collectors_for(target: TargetConfig, only: list[str] | None) -> list[str]:
     names = target.enabled_collectors(only)
     if target.auth.kind != "anonymous":
         return names
-    log.warning("target=%s: no credentials configured: only ping, readiness and router health are read; "
-                "configure a token or a user to collect the rest", target.name)
+    log.warning("no credentials configured: only ping, readiness and router health are read; "
+                "configure a token or a user to collect the rest", extra={"target": target.name})
     return [name for name in names if name == "health"]
 
 
@@ -569,6 +619,8 @@ class CollectionThread:
 
         async def build() -> Engine:
             engine = Engine(self._targets, self._only)
+            # What a served process shows about itself; `once` and `record` leave it out of their output.
+            engine.store.add_source(runtime_source())
             await engine.render_now()
             return engine
 

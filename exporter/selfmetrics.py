@@ -7,9 +7,10 @@ time) and from the clients' request counters.
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import Metric
 
 from exporter import __version__
@@ -81,3 +82,16 @@ def run_families(records: Mapping[tuple[str, str], RunRecord]) -> list[Metric]:
             out.gauge(ENDPOINT_UP, part.succeeded, endpoint=part.endpoint, **labels)
             out.gauge(ENDPOINT_LAST_SUCCESS, part.last_success, endpoint=part.endpoint, **labels)
     return out.families()
+
+
+def runtime_source() -> Callable[[], Iterable[Metric]]:
+    """prometheus_client's process, platform and GC families (``process_resident_memory_bytes``, ``python_info``,
+    ``python_gc_*``), under the library's names, read afresh at each rendering.
+
+    On a registry of their own, not the library's global one: nothing else in the process adds to it.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry.collect

@@ -120,8 +120,8 @@ class ActivityCollector(Collector[ActivitySettings]):
             return True
         if not self._warned_unlisted:
             self._warned_unlisted = True
-            log.warning("target=%s: AQL names more repositories than the JPD lists (%d): activity in the others "
-                        "is not counted", self.target.name, len(self._known))
+            log.warning("AQL names more repositories than the JPD lists (%d): activity in the others "
+                        "is not counted", len(self._known))
         return False
 
     async def collect(self, run: Run) -> None:
@@ -175,8 +175,8 @@ class ActivityCollector(Collector[ActivitySettings]):
                 if stream.shrink(until):
                     continue  # not complete: ask again for the first half
                 stream.truncated += 1
-                log.warning("target=%s: activity %s: more than %d items within %d ms; some are not counted",
-                            self.target.name, stream.kind, limit, until - after)
+                log.warning("activity %s: more than %d items within %d ms; some are not counted",
+                            stream.kind, limit, until - after)
             stream.advance(until)
 
     async def _query(self, part: Part, stream: Stream, after: int, until: int, limit: int) -> list[Activity]:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from exporter.client import ApiResult
 from exporter.families import Emitter
+from exporter.logs import context
 from exporter.outcomes import CollectionError, Outcome, PartResult, combine
 from exporter.validation import Interval
 
@@ -131,7 +132,8 @@ class Run:
         """Run one part; its value, or None when it failed or the edition lacks it."""
         part = Part(self, endpoint)
         try:
-            value = await fetch(part, *args, **kwargs)
+            with context(endpoint=endpoint):
+                value = await fetch(part, *args, **kwargs)
         except CollectionError as exc:
             # Unsupported: nothing to report but what the part said about it. Failed: keep the last good data.
             keep = exc.outcome is Outcome.UNSUPPORTED or part.current_on_failure
@@ -140,8 +142,8 @@ class Run:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug in one part must not take the others down
-            log.exception("target=%s collector=%s part=%s: unexpected error", self.target.name, self.collector,
-                          endpoint)
+            log.exception("unexpected error", extra={"target": self.target.name, "collector": self.collector,
+                                                     "endpoint": endpoint, "outcome": Outcome.ERROR.value})
             self._record(PartResult(endpoint, Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}", None))
             return None
         self._record(PartResult(endpoint, Outcome.SUCCESS, "", part.out.families()))

@@ -130,8 +130,7 @@ class FederationCollector(Collector[FederationSettings]):
             return
         if found.confirmed:
             if self._mode is not None and found.mode != self._mode:
-                log.info("target=%s: the JPD's federation service is now %s (was %s)", self.target.name,
-                         found.mode, self._mode)
+                log.info("the JPD's federation service is now %s (was %s)", found.mode, self._mode)
             self._mode = found.mode
         elif found.probe.outcome in _NO_ANSWER:
             # The JPD refuses or does not answer: every other call would fare the same. Keep their data.
@@ -287,7 +286,7 @@ class FederationCollector(Collector[FederationSettings]):
         truncated = frozenset(repo for repo, c in tasks.items() if c.truncated)
         if truncated - self._truncated:
             names = sorted(truncated)
-            log.warning("target=%s: failed binary tasks counted only up to %d pages for %s", self.target.name,
+            log.warning("failed binary tasks counted only up to %d pages for %s",
                         self.settings.failed_tasks_max_pages,
                         ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
         self._truncated = truncated

@@ -161,11 +161,11 @@ class MaintenanceCollector(Collector[CollectorSettings]):
 
     def _log_pud(self, pud: PudStatus) -> None:
         if pud.error and pud.error != self._pud_error:
-            log.warning("target=%s: the PUD process reports an error: %s", self.target.name, pud.error)
+            log.warning("the PUD process reports an error: %s", pud.error)
         if self._pud_status is not None and pud.status != self._pud_status:
             where = f" (last directory {pud.last_directory.name}: {pud.last_directory.status})" \
                 if pud.last_directory and pud.last_directory.name else ""
-            log.info("target=%s: PUD %s -> %s%s", self.target.name, self._pud_status, pud.status, where)
+            log.info("PUD %s -> %s%s", self._pud_status, pud.status, where)
         self._pud_status, self._pud_error = pud.status, pud.error
 
     @staticmethod

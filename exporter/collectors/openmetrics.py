@@ -200,12 +200,11 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
 
     def _log_limit(self, state: ServiceState, limited: bool) -> None:
         if limited and not state.limited:
-            log.warning("target=%s collector=openmetrics service=%s: more than max_series=%d vendor series; "
+            log.warning("service=%s: more than max_series=%d vendor series; "
                         "families past the limit are dropped (raise max_series or narrow include/exclude)",
-                        self.target.name, state.service, self.settings.max_series)
+                        state.service, self.settings.max_series)
         elif state.limited and not limited:
-            log.info("target=%s collector=openmetrics service=%s: vendor series back under max_series",
-                     self.target.name, state.service)
+            log.info("service=%s: vendor series back under max_series", state.service)
         state.limited = limited
 
 

@@ -112,8 +112,8 @@ class ReplicationCollector(Collector[ReplicationSettings]):
         for repo in repos:
             if repo not in results and repo not in self._warned:
                 self._warned.add(repo)
-                log.warning("target=%s: repository %r listed in collectors.replication.repos has no "
-                            "replication configuration", self.target.name, repo)
+                log.warning("repository %r listed in collectors.replication.repos has no "
+                            "replication configuration", repo)
         if repos and not results:
             # Also what an edition without replication answers: nothing to report, not a failure.
             raise CollectionError(Outcome.UNSUPPORTED, f"{part.endpoint}: no listed repository has a replication "

@@ -126,8 +126,8 @@ class SecurityCollector(Collector[SecuritySettings]):
             seen.add(cursor)
         if part.endpoint not in self._truncation_logged:
             self._truncation_logged.add(part.endpoint)
-            log.warning("target=%s: %s has more than %d pages of %d; counting only those (raise max_pages)",
-                        self.target.name, part.endpoint, self.settings.max_pages, self.settings.users_page_size)
+            log.warning("%s has more than %d pages of %d; counting only those (raise max_pages)",
+                        part.endpoint, self.settings.max_pages, self.settings.users_page_size)
         return pages, True
 
     async def _certificates(self, part: Part) -> None:
@@ -135,8 +135,8 @@ class SecurityCollector(Collector[SecuritySettings]):
         for cert in certificates:
             if cert.expires is None and (cert.alias, cert.valid_until) not in self._warned_dates:
                 self._warned_dates.add((cert.alias, cert.valid_until))
-                log.warning("target=%s: certificate %r: cannot read validUntil %r; no expiry reported",
-                            self.target.name, cert.alias, cert.valid_until)
+                log.warning("certificate %r: cannot read validUntil %r; no expiry reported",
+                            cert.alias, cert.valid_until)
         certificate_families(certificates, part.out)
 
     async def _tokens(self, part: Part) -> None:

@@ -141,8 +141,8 @@ class WorkersCollector(Collector[WorkersSettings]):
         new = state.observe(executions)
         if new and len(new) == len(executions) >= 2 and counted_before and not state.window_overflow_warned:
             state.window_overflow_warned = True
-            log.warning("target=%s worker=%s: every entry of the execution history was new; runs between two "
-                        "polls may have been missed (collect workers more often)", self.target.name, key)
+            log.warning("worker=%s: every entry of the execution history was new; runs between two "
+                        "polls may have been missed (collect workers more often)", key)
         return None
 
     async def _probe(self, part: Part, key: str) -> None:
@@ -168,10 +168,9 @@ class WorkersCollector(Collector[WorkersSettings]):
         duration = time.perf_counter() - started
         if success != self._probe_ok:
             if success:
-                log.info("target=%s: probe worker %s succeeds", self.target.name, key)
+                log.info("probe worker %s succeeds", key)
             else:
-                log.warning("target=%s: probe worker %s does not succeed: %s", self.target.name, key,
-                            one_line(reason))
+                log.warning("probe worker %s does not succeed: %s", key, one_line(reason))
             self._probe_ok = success
         return ProbeResult(key, success, duration, reason)
 

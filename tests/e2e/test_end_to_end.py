@@ -110,7 +110,8 @@ def test_failing_jpd_keeps_last_good_values(tmp_path: Path) -> None:
             page = httpx.get(exp.url + "/").text
             assert "unreachable" in page and "cannot reach the JPD" in page
     log = exp.output()
-    assert log.count("collector=storage failed: unreachable") == 1, "one log line per change, no flood"
+    assert log.count("collector=storage endpoint=/artifactory/api/storageinfo: failed: unreachable") == 1, \
+        "one log line per change, no flood"
 
 
 def test_once_prints_metrics_and_exit_codes(tmp_path: Path) -> None:
