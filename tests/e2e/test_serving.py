@@ -126,7 +126,7 @@ def test_malformed_requests_cost_one_short_line_each_minute(tmp_path: Path) -> N
         output = exp.output()
     lines = [line for line in output.splitlines() if "malformed" in line or "Traceback" in line]
     assert len(lines) == 1, output
-    assert "WARNING exporter.http: rejected a malformed HTTP request (400) from 127.0.0.1" in lines[0]
+    assert "WARNING rejected a malformed HTTP request (400) from 127.0.0.1" in lines[0]
     assert len(lines[0]) < 250 and "aaaaaaaaaa" * 10 not in lines[0]
     assert "Traceback" not in output
 
