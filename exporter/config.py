@@ -245,7 +245,10 @@ class TargetConfig(BaseModel):
     timeout: Timeout = 10.0
     max_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     retries: Annotated[int, Field(ge=0, le=10)] = 2
-    max_response_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    #: an answer larger than this is refused; decoding one as large as this peaks near 200 MiB, under the
+    #: chart's 256Mi limit (benchmarks/bench_large_bodies.py), and the largest answers of a JPD with
+    #: 100,000 repositories (its storage summary) take about 20 MB
+    max_response_bytes: Annotated[int, Field(ge=1024)] = 24 * 1024 * 1024
     #: series this target may expose in all; more are dropped and counted
     max_series: Annotated[int, Field(ge=100)] = 150_000
     #: series one family may expose for this target: a runaway family cannot take the whole budget
