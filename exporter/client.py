@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 
 #: the one endpoint every JFrog Platform answers, with "OK", to anyone
 PING = "/artifactory/api/system/ping"
+#: answers that are a few lines by nature (status probes, version, licenses): a megabyte is already hostile
+SMALL_ANSWERS = frozenset({
+    PING, "/artifactory/api/v1/system/readiness", "/artifactory/api/v1/system/liveness",
+    "/artifactory/api/system/version", "/artifactory/api/system/license", "/artifactory/api/system/licenses",
+    "/router/api/v1/system/health", "/artifactory/api/system/replications",
+})
+SMALL_ANSWER_BYTES = 1 << 20
 
 _UNSUPPORTED_STATUSES = frozenset({404, 405, 501})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -338,7 +345,7 @@ class JfrogClient:
                     response = await http.send(request, stream=True, auth=auth)
                     code = str(response.status_code)
                     try:
-                        raw, large = await self._read_capped(response, deadline)
+                        raw, large = await self._read_capped(response, deadline, self._cap_for(endpoint))
                     finally:
                         await response.aclose()
                 if self.recorder is not None:
@@ -346,7 +353,7 @@ class JfrogClient:
                 keep_turn = large
             except _TooLarge:
                 return self._fail(endpoint, Outcome.BAD_RESPONSE, code,
-                                  f"response larger than {self._max_bytes} bytes refused"), None
+                                  f"response larger than {self._cap_for(endpoint)} bytes refused"), None
             except httpx.TimeoutException as exc:
                 code = "timeout"
                 return self._fail(endpoint, Outcome.TIMEOUT, code,
@@ -396,11 +403,15 @@ class JfrogClient:
             return result
         return dataclasses.replace(result, reason=reason, body=body)
 
-    async def _read_capped(self, response: httpx.Response, deadline: asyncio.Timeout) -> tuple[bytes, bool]:
+    def _cap_for(self, endpoint: str) -> int:
+        return min(self._max_bytes, SMALL_ANSWER_BYTES) if endpoint in SMALL_ANSWERS else self._max_bytes
+
+    async def _read_capped(self, response: httpx.Response, deadline: asyncio.Timeout,
+                           cap: int) -> tuple[bytes, bool]:
         """The body, and whether it is large: then this exchange holds the large-body turn, which the caller
         releases once the body is decoded."""
         declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max_bytes:
+        if declared and declared.isdigit() and int(declared) > cap:
             raise _TooLarge
         chunks: list[bytes] = []
         size = 0
@@ -408,7 +419,7 @@ class JfrogClient:
         try:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
-                if size > self._max_bytes:
+                if size > cap:
                     raise _TooLarge
                 chunks.append(chunk)
                 if size > _LARGE_BODY and not large:

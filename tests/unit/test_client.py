@@ -238,3 +238,17 @@ async def test_large_bodies_are_read_one_at_a_time_and_waiting_is_not_timed() ->
     assert [r.outcome for r in results] == [Outcome.SUCCESS] * 4, [r.reason for r in results]
     assert _SlowBody.most == 1
     assert not client._large_body.locked(), "the turn is handed back"
+
+
+async def test_status_probes_are_capped_at_a_megabyte_lists_at_the_targets_cap() -> None:
+    body = b"[" + b'"x",' * (600 * 1024) + b'"x"]'  # 2.4 MB of valid JSON
+    client = client_for(lambda request: httpx.Response(200, content=body), max_response_bytes=8 * 1024 * 1024,
+                        retries=0)
+    try:
+        version = await client.get("/artifactory/api/system/version")
+        listing = await client.get("/artifactory/api/repositories")
+    finally:
+        await client.aclose()
+    assert version.outcome is Outcome.BAD_RESPONSE
+    assert version.reason.endswith("response larger than 1048576 bytes refused")
+    assert listing.outcome is Outcome.SUCCESS
