@@ -6,20 +6,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from exporter import families
 from exporter.collectors.health import ROUTER_HEALTH
 from exporter.collectors.storage import STORAGEINFO as STORAGE_INFO
+from exporter.config import TargetConfig
 from exporter.outcomes import Outcome
 from exporter.scheduler import Engine
 from exporter.server import landing_page
 from exporter.simulator.core import DEFAULT_TOKEN
 from exporter.simulator.faults import Fault
 from tests.conftest import make_target
-from tests.support import parse_exposition, series, value
+from tests.support import REPO, parse_exposition, series, simulator, value
 
 #: the configured credential, the one the simulator accepts
 SECRET_TOKEN = DEFAULT_TOKEN
@@ -156,3 +162,20 @@ async def test_an_echoed_credential_is_never_shown(sim, caplog, status: int) -> 
     for shown in (run.reason, caplog.text, landing_page(engine.store)):
         assert SECRET_TOKEN not in shown
         assert SECRET_TOKEN[:12] not in shown
+
+
+def test_answers_as_large_as_the_cap_on_every_endpoint_stay_under_the_pod_limit(tmp_path: Path) -> None:
+    """`once` with every collector while every route answers a JSON body just under the default cap: the
+    process's peak resident size stays under the chart's 256Mi memory limit."""
+    size = TargetConfig.model_fields["max_response_bytes"].default - (1 << 20)
+    with simulator(tmp_path, "healthy") as sim:
+        fault = {"route": "*", "kind": "huge", "size": size}
+        httpx.post(sim.url + "/-/simulator", json={"faults": [fault]}, timeout=10).raise_for_status()
+        proc = subprocess.Popen([sys.executable, "-m", "exporter", "once", "--url", sim.url],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+                                env={**os.environ, "JFROG_ACCESS_TOKEN": DEFAULT_TOKEN})
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_mib = usage.ru_maxrss / 1024
+    assert proc.returncode == 1, "every collector failed: the answers are no data"
+    assert peak_mib < 256, f"peak RSS {peak_mib:.0f} MiB"
