@@ -1,4 +1,4 @@
-"""Generate the Grafana dashboards dashboards/*.json.
+"""Generate the Grafana dashboards dashboards/*.json with Grafana's Foundation SDK.
 
     python dashboards/generate.py            # rewrite dashboards/*.json
     python dashboards/generate.py --check    # exit 1 when they are out of date
@@ -6,6 +6,8 @@
 Panels are written here once, with their units, descriptions and thresholds; the thresholds that
 alerts also use come from alerts/src/thresholds.yaml, so a panel turns red where the alert fires.
 Every panel and query uses the `datasource` variable and filters on the `target` variable.
+The JSON comes from the SDK's typed builders (grafana-foundation-sdk, a development dependency),
+so it follows Grafana's dashboard schema by construction.
 """
 
 from __future__ import annotations
@@ -14,21 +16,43 @@ import argparse
 import importlib.util
 import json
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
+
+from grafana_foundation_sdk.builders import bargauge as bargauge_panel
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import gauge as gauge_panel
+from grafana_foundation_sdk.builders import prometheus
+from grafana_foundation_sdk.builders import stat as stat_panel
+from grafana_foundation_sdk.builders import statetimeline as state_timeline_panel
+from grafana_foundation_sdk.builders import table as table_panel
+from grafana_foundation_sdk.builders import timeseries as timeseries_panel
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import prometheus as prom_model
 
 HERE = Path(__file__).resolve().parent
 ALERTS = HERE.parent / "alerts"
 
-DS: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
+DS = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 #: the target filter of every query; Grafana turns a multi-value selection into a regex
 T = 'target=~"$target"'
-SCHEMA_VERSION = 39
+TARGETS_QUERY = "label_values(jfrog_up, target)"
 TAGS = ["jfrog", "jfrog-exporter"]
+GRID_WIDTH = 24
 
 GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
+
+AnyPanel = (stat_panel.Panel | gauge_panel.Panel | bargauge_panel.Panel | timeseries_panel.Panel
+            | state_timeline_panel.Panel | table_panel.Panel)
+P = TypeVar("P", stat_panel.Panel, gauge_panel.Panel, bargauge_panel.Panel, timeseries_panel.Panel,
+            state_timeline_panel.Panel, table_panel.Panel)
+Override = dash.DashboardFieldConfigSourceOverrides
 
 
 def _alerts_module() -> ModuleType:
@@ -44,200 +68,205 @@ def _alerts_module() -> ModuleType:
     return module
 
 
-def q(expr: str, legend: str = "__auto", instant: bool = False, table: bool = False) -> dict[str, Any]:
+# -- building blocks ---------------------------------------------------------------------------------------------
+
+def q(expr: str, legend: str = "__auto", instant: bool = False, table: bool = False) -> prometheus.Dataquery:
     """A query; refIds are assigned in order by the panel."""
-    target: dict[str, Any] = {"datasource": DS, "editorMode": "code", "expr": expr, "legendFormat": legend,
-                              "range": not instant, "instant": instant}
+    query = (prometheus.Dataquery().expr(expr).legend_format(legend).editor_mode(prom_model.QueryEditorMode.CODE)
+             .datasource(DS))
+    query = query.instant() if instant else query.range()
     if table:
-        target["format"] = "table"
-    return target
+        query = query.format(prom_model.PromQueryFormat.TABLE)
+    return query
 
 
-def steps(*pairs: tuple[str, float | None]) -> dict[str, Any]:
-    return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in pairs]}
+def steps(*pairs: tuple[str, float | None]) -> dash.ThresholdsConfig:
+    return (dash.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE)
+            .steps([model.Threshold(color=color, value=value) for color, value in pairs]))
 
 
-def value_map(mapping: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+def value_map(mapping: dict[str, tuple[str, str]]) -> list[model.ValueMapping]:
     """Exact values (numbers or label values) to a text and a colour."""
-    options = {key: {"text": text, "color": color, "index": i}
+    options = {key: model.ValueMappingResult(text=text, color=color, index=i)
                for i, (key, (text, color)) in enumerate(mapping.items())}
-    return [{"type": "value", "options": options}]
+    return [model.ValueMap(options=options)]
 
 
 UP_DOWN = value_map({"0": ("DOWN", RED), "1": ("UP", GREEN)})
 
 
-@dataclass
-class Panel:
-    kind: str
-    title: str
-    description: str
-    targets: list[dict[str, Any]]
-    unit: str = "none"
-    w: int = 6
-    h: int = 6
-    thresholds: dict[str, Any] = field(default_factory=lambda: steps((GREEN, None)))
-    mappings: list[dict[str, Any]] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-    custom: dict[str, Any] = field(default_factory=dict)
-    defaults: dict[str, Any] = field(default_factory=dict)
-    overrides: list[dict[str, Any]] = field(default_factory=list)
-    transformations: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
-        targets = [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(self.targets)]
-        return {
-            "id": panel_id,
-            "type": self.kind,
-            "title": self.title,
-            "description": self.description,
-            "datasource": DS,
-            "gridPos": {"h": self.h, "w": self.w, "x": x, "y": y},
-            "fieldConfig": {
-                "defaults": {"unit": self.unit, "thresholds": self.thresholds, "mappings": self.mappings,
-                             "color": {"mode": "thresholds"}, "custom": self.custom, **self.defaults},
-                "overrides": self.overrides,
-            },
-            "options": self.options,
-            "targets": targets,
-            "transformations": self.transformations,
-        }
+def _reduce_last() -> common_builders.ReduceDataOptions:
+    return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
 
 
-def stat(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
-    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-               "colorMode": "background", "graphMode": "none", "textMode": "value_and_name", "justifyMode": "auto",
-               "orientation": "auto", **kw.pop("options", {})}
-    return Panel("stat", title, description, list(targets), options=options, **kw)
+def _panel(panel: P, title: str, description: str, targets: Iterable[prometheus.Dataquery], *, unit: str = "none",
+           w: int = 6, h: int = 6, thresholds: dash.ThresholdsConfig | None = None,
+           mappings: list[model.ValueMapping] | None = None, decimals: float | None = None,
+           no_value: str | None = None, bounds: tuple[float, float] | None = None,
+           overrides: Iterable[Override] = ()) -> P:
+    """What every panel has: texts, queries on the datasource variable, size, unit, colours and overrides."""
+    panel = (panel.title(title).description(description).datasource(DS).span(w).height(h).unit(unit)
+             .thresholds(thresholds or steps((GREEN, None))).mappings(mappings or [])
+             .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS)))
+    for i, target in enumerate(targets):
+        panel = panel.with_target(target.ref_id(chr(ord("A") + i)))
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    if no_value is not None:
+        panel = panel.no_value(no_value)
+    if bounds is not None:
+        panel = panel.min(bounds[0]).max(bounds[1])
+    return panel.overrides(list(overrides))
 
 
-def gauge(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
-    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-               "showThresholdMarkers": True, "showThresholdLabels": False}
-    return Panel("gauge", title, description, list(targets), options=options, **kw)
+def stat(title: str, description: str, *targets: prometheus.Dataquery, colour_mode: str = "background",
+         text_mode: str = "value_and_name", **kw: Any) -> stat_panel.Panel:
+    panel = (stat_panel.Panel().reduce_options(_reduce_last()).color_mode(common.BigValueColorMode(colour_mode))
+             .graph_mode(common.BigValueGraphMode.NONE).text_mode(common.BigValueTextMode(text_mode))
+             .justify_mode(common.BigValueJustifyMode.AUTO).orientation(common.VizOrientation.AUTO))
+    return _panel(panel, title, description, targets, **kw)
 
 
-def bargauge(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
-    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-               "orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True, "minVizHeight": 16,
-               "minVizWidth": 0, "valueMode": "color", **kw.pop("options", {})}
-    return Panel("bargauge", title, description, list(targets), options=options, **kw)
+def gauge(title: str, description: str, *targets: prometheus.Dataquery, **kw: Any) -> gauge_panel.Panel:
+    panel = gauge_panel.Panel().reduce_options(_reduce_last()).show_threshold_markers(True).show_threshold_labels(False)
+    return _panel(panel, title, description, targets, **kw)
 
 
-def timeseries(title: str, description: str, *targets: dict[str, Any], stack: bool = False,
-               threshold_line: bool = False, **kw: Any) -> Panel:
-    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
-              "spanNulls": False, "axisSoftMin": 0,
-              "stacking": {"mode": "normal" if stack else "none", "group": "A"},
-              "thresholdsStyle": {"mode": "line+area" if threshold_line else "off"}}
-    options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True, "calcs": ["lastNotNull"]},
-               "tooltip": {"mode": "multi", "sort": "desc"}}
-    return Panel("timeseries", title, description, list(targets), custom=custom, options=options, **kw)
+def bargauge(title: str, description: str, *targets: prometheus.Dataquery, display_mode: str = "gradient",
+             **kw: Any) -> bargauge_panel.Panel:
+    panel = (bargauge_panel.Panel().reduce_options(_reduce_last()).orientation(common.VizOrientation.HORIZONTAL)
+             .display_mode(common.BarGaugeDisplayMode(display_mode)).show_unfilled(True).min_viz_height(16)
+             .min_viz_width(0).value_mode(common.BarGaugeValueMode.COLOR))
+    return _panel(panel, title, description, targets, **kw)
 
 
-def state_timeline(title: str, description: str, *targets: dict[str, Any], **kw: Any) -> Panel:
-    options = {"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
-               "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-               "tooltip": {"mode": "single", "sort": "none"}}
-    return Panel("state-timeline", title, description, list(targets), custom={"fillOpacity": 80, "lineWidth": 0},
-                 options=options, **kw)
+def timeseries(title: str, description: str, *targets: prometheus.Dataquery, stack: bool = False,
+               threshold_line: bool = False, **kw: Any) -> timeseries_panel.Panel:
+    stacking = common_builders.StackingConfig().mode(common.StackingMode.NORMAL if stack else common.StackingMode.NONE)
+    threshold_style = common_builders.GraphThresholdsStyleConfig().mode(
+        common.GraphTresholdsStyleMode.LINE_AND_AREA if threshold_line else common.GraphTresholdsStyleMode.OFF)
+    panel = (timeseries_panel.Panel().draw_style(common.GraphDrawStyle.LINE).line_width(1).fill_opacity(10)
+             .show_points(common.VisibilityMode.NEVER).span_nulls(False).axis_soft_min(0)
+             .stacking(stacking.group("A")).thresholds_style(threshold_style)
+             .legend(common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE)
+                     .placement(common.LegendPlacement.BOTTOM).show_legend(True).calcs(["lastNotNull"]))
+             .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                      .sort(common.SortOrder.DESCENDING)))
+    return _panel(panel, title, description, targets, **kw)
 
 
-def table(title: str, description: str, *targets: dict[str, Any], hide: tuple[str, ...] = (),
-          rename: dict[str, str] | None = None, sort: tuple[str, bool] | None = None, **kw: Any) -> Panel:
+def state_timeline(title: str, description: str, *targets: prometheus.Dataquery,
+                   **kw: Any) -> state_timeline_panel.Panel:
+    panel = (state_timeline_panel.Panel().show_value(common.VisibilityMode.NEVER).merge_values(True).row_height(0.8)
+             .align_value(common.TimelineValueAlignment.LEFT).fill_opacity(80).line_width(0)
+             .legend(common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.LIST)
+                     .placement(common.LegendPlacement.BOTTOM).show_legend(True))
+             .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.SINGLE)
+                      .sort(common.SortOrder.NONE)))
+    return _panel(panel, title, description, targets, **kw)
+
+
+def _transformation(kind: str, options: dict[str, Any]) -> model.DataTransformerConfig:
+    return model.DataTransformerConfig(id_val=kind, options=options)
+
+
+def table(title: str, description: str, *targets: prometheus.Dataquery, hide: tuple[str, ...] = (),
+          rename: dict[str, str] | None = None, sort: tuple[str, bool] | None = None,
+          **kw: Any) -> table_panel.Panel:
     """Instant queries merged into one row per label set; ``hide`` and ``rename`` name result columns."""
-    transformations: list[dict[str, Any]] = []
+    panel = (table_panel.Panel().show_header(True).cell_height(common.TableCellHeight.SM)
+             .footer(common_builders.TableFooterOptions().show(False).reducer(["sum"])))
     if len(targets) > 1:
-        transformations.append({"id": "merge", "options": {}})
+        panel = panel.with_transformation(_transformation("merge", {}))
     hidden = {"Time": True, "__name__": True, "job": True, "instance": True, **dict.fromkeys(hide, True)}
-    transformations.append({"id": "organize", "options": {"excludeByName": hidden, "renameByName": rename or {},
-                                                          "indexByName": {}}})
+    panel = panel.with_transformation(_transformation(
+        "organize", {"excludeByName": hidden, "renameByName": rename or {}, "indexByName": {}}))
     if sort:
-        transformations.append({"id": "sortBy", "options": {"sort": [{"field": sort[0], "desc": sort[1]}]}})
-    options = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
-    custom = {"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False, "filterable": True}
-    return Panel("table", title, description, list(targets), custom=custom, options=options,
-                 transformations=transformations, **kw)
+        panel = panel.with_transformation(_transformation(
+            "sortBy", {"sort": [{"field": sort[0], "desc": sort[1]}]}))
+    panel = _panel(panel, title, description, targets, **kw)
+    # The SDK's table builder has no field options: set the typed model on the field defaults.
+    defaults = panel.build().field_config.defaults
+    defaults.custom = common.TableFieldOptions(align=common.FieldTextAlignment.AUTO,
+                                               cell_options=common.TableAutoCellOptions(), inspect=False,
+                                               filterable=True)
+    return panel
 
 
-def column(name: str, **props: Any) -> dict[str, Any]:
+def _property(key: str, value: Any) -> model.DynamicConfigValue:
+    if key == "colour_cells":
+        return model.DynamicConfigValue(id_val="custom.cellOptions", value=common.TableColoredBackgroundCellOptions(
+            mode=common.TableCellBackgroundDisplayMode.BASIC))
+    if key == "fixed_colour":
+        return model.DynamicConfigValue(id_val="color", value=model.FieldColor(mode=model.FieldColorModeId.FIXED,
+                                                                               fixed_color=value))
+    if isinstance(value, dash.ThresholdsConfig):
+        value = value.build()
+    return model.DynamicConfigValue(id_val=key, value=value)
+
+
+def column(name: str, **props: Any) -> Override:
     """A field override for one column of a table (or one series)."""
-    properties = []
-    for key, value in props.items():
-        if key == "colour_cells":
-            properties.append({"id": "custom.cellOptions", "value": {"type": "color-background", "mode": "basic"}})
-        elif key == "fixed_colour":
-            properties.append({"id": "color", "value": {"mode": "fixed", "fixedColor": value}})
-        else:
-            properties.append({"id": key, "value": value})
-    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
+    return (Override().matcher(model.MatcherConfig(id_val="byName", options=name))
+            .properties([_property(key, value) for key, value in props.items()]))
 
 
-@dataclass
-class Row:
+def dashed(regexp: str) -> Override:
+    """Series whose names match ``regexp`` drawn dashed (predictions, not measurements)."""
+    line = common.LineStyle(fill="dash", dash=[10, 10])
+    return (Override().matcher(model.MatcherConfig(id_val="byRegexp", options=regexp))
+            .properties([model.DynamicConfigValue(id_val="custom.lineStyle", value=line)]))
+
+
+class Row(NamedTuple):
     title: str
-    panels: list[Panel]
+    panels: list[AnyPanel]
 
 
-@dataclass
-class Dashboard:
-    uid: str
-    title: str
-    description: str
-    rows: list[Row]
-    time_from: str = "now-6h"
-    refresh: str = "1m"
+def _variables() -> list[cogbuilder.Builder[model.VariableModel]]:
+    datasource = dash.DatasourceVariable("datasource").label("Data source").type("prometheus").hide(
+        model.VariableHide.DONT_HIDE).regex("")
+    # No current value: a saved target name would follow the dashboard to every Grafana.
+    target = (dash.QueryVariable("target").label("JPD").datasource(DS).hide(model.VariableHide.DONT_HIDE)
+              .description("The JFrog Platform Deployments the exporter watches (label target)")
+              .query({"query": TARGETS_QUERY, "refId": "PrometheusVariableQueryEditor"})
+              .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(model.VariableSort.ALPHABETICAL_ASC)
+              .multi(True).include_all(True).regex(""))
+    return [datasource, target]
 
-    def to_json(self) -> dict[str, Any]:
-        panels: list[dict[str, Any]] = []
-        next_id, y = 1, 0
-        for row in self.rows:
-            panels.append({"id": next_id, "type": "row", "title": row.title, "collapsed": False, "datasource": DS,
-                           "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
-            next_id, y = next_id + 1, y + 1
-            x, line_height = 0, 0
-            for panel in row.panels:
-                if x + panel.w > 24:
-                    x, y, line_height = 0, y + line_height, 0
-                panels.append(panel.to_json(next_id, x, y))
-                next_id, x, line_height = next_id + 1, x + panel.w, max(line_height, panel.h)
-            y += line_height
-        return {
-            "uid": self.uid,
-            "title": self.title,
-            "description": self.description,
-            "tags": TAGS,
-            "editable": True,
-            "graphTooltip": 1,
-            "schemaVersion": SCHEMA_VERSION,
-            "version": 1,
-            "time": {"from": self.time_from, "to": "now"},
-            "timepicker": {},
-            "timezone": "browser",
-            "refresh": self.refresh,
-            "fiscalYearStartMonth": 0,
-            "liveNow": False,
-            "weekStart": "",
-            "links": [{"type": "dashboards", "tags": ["jfrog-exporter"], "asDropdown": True,
-                       "title": "JFrog dashboards", "includeVars": True, "keepTime": True, "icon": "external link",
-                       "targetBlank": False, "tooltip": "", "url": ""}],
-            "annotations": {"list": [{
-                "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True, "hide": True,
-                "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
-            }]},
-            "templating": {"list": [
-                {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-                 "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
-                 "regex": "", "skipUrlSync": False},
-                {"name": "target", "label": "JPD", "type": "query", "datasource": DS,
-                 "definition": "label_values(jfrog_up, target)",
-                 "query": {"query": "label_values(jfrog_up, target)", "refId": "PrometheusVariableQueryEditor"},
-                 "current": {}, "hide": 0, "includeAll": True, "multi": True, "options": [], "refresh": 2,
-                 "regex": "", "skipUrlSync": False, "sort": 1,
-                 "description": "The JFrog Platform Deployments the exporter watches (label target)"},
-            ]},
-            "panels": panels,
-        }
+
+def _links() -> dash.DashboardLink:
+    return (dash.DashboardLink("JFrog dashboards").type(model.DashboardLinkType.DASHBOARDS).tags(["jfrog-exporter"])
+            .as_dropdown(True).include_vars(True).keep_time(True).icon("external link").target_blank(False)
+            .tooltip("").url(""))
+
+
+def board(uid: str, title: str, description: str, rows: list[Row], time_from: str = "now-6h",
+          refresh: str = "1m") -> dash.Dashboard:
+    """A dashboard of expanded rows; the SDK lays the panels out left to right, a line at a time."""
+    built = (dash.Dashboard(title).uid(uid).description(description).tags(TAGS).editable()
+             .tooltip(model.DashboardCursorSync.CROSSHAIR).time(time_from, "now").timezone("browser")
+             .refresh(refresh).version(1).fiscal_year_start_month(0).live_now(False).week_start("")
+             .link(_links()).variables(_variables()))
+    next_id = 1
+    for row in rows:
+        _check_lines(row)
+        built = built.with_row(dash.Row(row.title).id(next_id).datasource(DS))
+        next_id += 1
+        for panel in row.panels:
+            built = built.with_panel(panel.id(next_id))
+            next_id += 1
+    return built
+
+
+def _check_lines(row: Row) -> None:
+    """No panel crosses the grid's edge: the SDK starts a new line only once one is full."""
+    x = 0
+    for panel in row.panels:
+        x += panel.build().grid_pos.w  # type: ignore[union-attr]
+        if x > GRID_WIDTH:
+            raise ValueError(f"row {row.title!r}: panel {panel.build().title!r} does not fit on its line")
+        x %= GRID_WIDTH
 
 
 # -- the dashboards ----------------------------------------------------------------------------------------------
@@ -246,11 +275,11 @@ def _days(duration: str, seconds_of: Any) -> float:
     return float(seconds_of(duration)) / 86400
 
 
-def overview(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+def overview(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     p, s, e = t["platform"], t["storage"], t["exporter"]
     used_ratio = f"jfrog_storage_filestore_used_bytes{{{T}}} / (jfrog_storage_filestore_size_bytes{{{T}}} > 0)"
     alerts = 'ALERTS{alertname=~"Jfrog.*", target=~"$target|"}'
-    return Dashboard("jfrog-overview", "JFrog Platform Overview",
+    return board("jfrog-overview", "JFrog Platform Overview",
                      "Health, license, storage and the exporter's own collection for every JPD the exporter watches.",
                      [
         Row("Platform", [
@@ -273,7 +302,7 @@ def overview(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                    "{{target}}"),
                  thresholds=steps((RED, None), (ORANGE, _days(p["license_expiry_critical"], seconds_of)),
                                   (GREEN, _days(p["license_expiry_warning"], seconds_of))),
-                 defaults={"decimals": 0, "noValue": "no expiry"}, w=4, h=5),
+                 decimals=0, no_value="no expiry", w=4, h=5),
             table("JPDs", "Artifactory version and revision of every JPD.",
                   q(f"max by (target, version, revision) (jfrog_artifactory_info{{{T}}})", instant=True, table=True),
                   hide=("Value",), w=8, h=5),
@@ -290,7 +319,7 @@ def overview(t: dict[str, Any], seconds_of: Any) -> Dashboard:
         Row("Storage", [
             bargauge("Filestore used", "Used over total space of each filestore (/artifactory/api/storageinfo).",
                      q(f"max by (target, storage_dir) ({used_ratio})", "{{target}} {{storage_dir}}"),
-                     unit="percentunit", defaults={"min": 0, "max": 1},
+                     unit="percentunit", bounds=(0, 1),
                      thresholds=steps((GREEN, None), (ORANGE, s["filestore_used_warning"]),
                                       (RED, s["filestore_used_critical"])), w=8, h=7),
             timeseries("Storage used vs total", "Used and total space of the filestores of each JPD.",
@@ -349,35 +378,35 @@ def overview(t: dict[str, Any], seconds_of: Any) -> Dashboard:
     ])
 
 
-def storage(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+def storage(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     s = t["storage"]
     window = s["filestore_trend_window"]
     within = int(seconds_of(s["filestore_full_within"]))
     used_ratio = f"jfrog_storage_filestore_used_bytes{{{T}}} / (jfrog_storage_filestore_size_bytes{{{T}}} > 0)"
     by_repo = "target, repo, repo_type, package_type"
     top_size = f"topk(20, max by ({by_repo}) (jfrog_storage_repo_used_bytes{{{T}}}))"
-    return Dashboard("jfrog-storage", "JFrog Storage",
+    return board("jfrog-storage", "JFrog Storage",
                      "Filestore usage and its trend, deduplication of binaries, and the largest and fastest-growing "
                      "repositories (/artifactory/api/storageinfo).",
                      [
         Row("Filestore", [
             gauge("Filestore used", "Used over total space of each filestore.",
                   q(f"max by (target, storage_dir) ({used_ratio})", "{{target}} {{storage_dir}}"),
-                  unit="percentunit", defaults={"min": 0, "max": 1},
+                  unit="percentunit", bounds=(0, 1),
                   thresholds=steps((GREEN, None), (ORANGE, s["filestore_used_warning"]),
                                    (RED, s["filestore_used_critical"]))),
             stat("Free space", "Free space of the filestores.",
                  q(f"sum by (target) (jfrog_storage_filestore_free_bytes{{{T}}})", "{{target}}"), unit="bytes",
-                 options={"colorMode": "none"}),
+                 colour_mode="none"),
             stat("Filestore size", "Total space of the filestores.",
                  q(f"sum by (target) (jfrog_storage_filestore_size_bytes{{{T}}})", "{{target}}"), unit="bytes",
-                 options={"colorMode": "none"}),
+                 colour_mode="none"),
             stat("Predicted full", f"When the filestore runs out of space if it keeps shrinking as in the last "
                  f"{window} (a linear fit of the free space). No value: it is not filling up.",
                  q(f"max by (target, storage_dir) (1000 * (time() + jfrog_storage_filestore_free_bytes{{{T}}}"
                    f" / (-deriv(jfrog_storage_filestore_free_bytes{{{T}}}[{window}]) > 0)))",
                    "{{target}} {{storage_dir}}"),
-                 unit="dateTimeAsIso", defaults={"noValue": "not filling up"}, options={"colorMode": "none"}),
+                 unit="dateTimeAsIso", no_value="not filling up", colour_mode="none"),
             timeseries("Filestore usage and trend",
                        f"Used and total space, and the use predicted {s['filestore_full_within']} ahead from the "
                        f"trend of the last {window}: the filling-up alert fires when the prediction passes the total.",
@@ -386,29 +415,27 @@ def storage(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                        q(f"sum by (target) (predict_linear(jfrog_storage_filestore_used_bytes{{{T}}}[{window}], "
                          f"{within}))", f"{{{{target}}}} predicted in {s['filestore_full_within']}"),
                        unit="bytes", w=24, h=8,
-                       overrides=[{"matcher": {"id": "byRegexp", "options": ".* predicted in .*"},
-                                   "properties": [{"id": "custom.lineStyle",
-                                                   "value": {"fill": "dash", "dash": [10, 10]}}]}]),
+                       overrides=[dashed(".* predicted in .*")]),
         ]),
         Row("Binaries and artifacts (deduplication)", [
             stat("Binaries", "Binaries in the filestore (each stored once, however many artifacts use it).",
                  q(f"max by (target) (jfrog_storage_binaries{{{T}}})", "{{target}}"), unit="short",
-                 options={"colorMode": "none"}, w=4, h=5),
+                 colour_mode="none", w=4, h=5),
             stat("Artifacts", "Files in repositories.", q(f"max by (target) (jfrog_storage_artifacts{{{T}}})",
                                                            "{{target}}"),
-                 unit="short", options={"colorMode": "none"}, w=4, h=5),
+                 unit="short", colour_mode="none", w=4, h=5),
             stat("Items", "Files and folders in repositories.",
                  q(f"max by (target) (jfrog_storage_items{{{T}}})", "{{target}}"), unit="short",
-                 options={"colorMode": "none"}, w=4, h=5),
+                 colour_mode="none", w=4, h=5),
             stat("Binaries size / artifacts size",
                  "Size of the deduplicated binaries over the size of all artifacts, as the JPD reports it: the "
                  "lower, the more deduplication saves.",
                  q(f"max by (target) (jfrog_storage_optimization_ratio{{{T}}})", "{{target}}"),
-                 unit="percentunit", options={"colorMode": "none"}, w=6, h=5),
+                 unit="percentunit", colour_mode="none", w=6, h=5),
             stat("Saved by deduplication", "Artifacts size minus binaries size.",
                  q(f"max by (target) (jfrog_storage_artifacts_size_bytes{{{T}}}"
                    f" - jfrog_storage_binaries_size_bytes{{{T}}})", "{{target}}"),
-                 unit="bytes", options={"colorMode": "none"}, w=6, h=5),
+                 unit="bytes", colour_mode="none", w=6, h=5),
             timeseries("Binaries vs artifacts size", "Deduplicated size in the filestore against the artifacts' size.",
                        q(f"max by (target) (jfrog_storage_binaries_size_bytes{{{T}}})", "{{target}} binaries"),
                        q(f"max by (target) (jfrog_storage_artifacts_size_bytes{{{T}}})", "{{target}} artifacts"),
@@ -451,20 +478,20 @@ MEMBER_COLOURS = {"healthy": GREEN, "delayed": ORANGE, "full_sync_running": BLUE
                   "out_of_sync": RED, "error": RED, "disabled": GREY, "not_available": GREY, "unknown": GREY}
 
 
-def _by_name_colours(colours: dict[str, str]) -> list[dict[str, Any]]:
+def _by_name_colours(colours: dict[str, str]) -> list[Override]:
     return [column(name, fixed_colour=colour) for name, colour in colours.items()]
 
 
-def _status_column(name: str, colours: dict[str, str]) -> dict[str, Any]:
+def _status_column(name: str, colours: dict[str, str]) -> Override:
     return column(name, mappings=value_map({k: (k, c) for k, c in colours.items()}), colour_cells=True)
 
 
-def replication_federation(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+def replication_federation(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     r, f = t["replication"], t["federation"]
     max_age = seconds_of(r["max_age"])
     rep_key = "target, repo, remote_url, remote_repo"
     member = "target, repo, remote_repo, remote_url"
-    return Dashboard("jfrog-replication-federation", "JFrog Replication & Federation",
+    return board("jfrog-replication-federation", "JFrog Replication & Federation",
                      "Replication status per repository and target, and the state, lag and backlog of federated "
                      "repositories (Federation service or legacy federation).",
                      [
@@ -477,7 +504,7 @@ def replication_federation(t: dict[str, Any], seconds_of: Any) -> Dashboard:
             bargauge("Replications by status", "Replicated repositories per status.",
                      q(f"sum by (status) (jfrog_replication_status{{{T}}})", "{{status}}"),
                      overrides=_by_name_colours(REPLICATION_COLOURS), w=9, h=6,
-                     options={"displayMode": "basic"}),
+                     display_mode="basic"),
             stat(f"Not completed for more than {r['max_age']}",
                  f"Enabled replications whose last completion is older than {r['max_age']} (the alert's age).",
                  q(f"count by (target) ((time() - jfrog_replication_last_completed_timestamp_seconds{{{T}}})"
@@ -520,7 +547,7 @@ def replication_federation(t: dict[str, Any], seconds_of: Any) -> Dashboard:
             stat("Federation service", "Which federation service the JPD runs: the Federation service (rtfs) or "
                  "the legacy one.",
                  q(f"max by (target, mode) (jfrog_federation_service_info{{{T}}})", "{{target}}: {{mode}}"),
-                 options={"textMode": "name", "colorMode": "none"}, w=6, h=6),
+                 text_mode="name", colour_mode="none", w=6, h=6),
             stat("Inconsistent federated repositories", "Count from /artifactory/api/federation/inconsistentRepos.",
                  q(f"max by (target) (jfrog_federation_inconsistent_repos{{{T}}})", "{{target}}"),
                  thresholds=steps((GREEN, None), (RED, 1)), w=6, h=6),
@@ -532,10 +559,10 @@ def replication_federation(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                      overrides=_by_name_colours({"HEALTHY": GREEN, "DELAYED": ORANGE, "PENDING_FS": ORANGE,
                                                  "FULL_SYNC_RUNNING": BLUE, "ERROR": RED, "DISABLED": GREY,
                                                  "NOT_AVAILABLE": GREY}),
-                     options={"displayMode": "basic"}, w=6, h=6),
+                     display_mode="basic", w=6, h=6),
             bargauge("Members by state", "Federation members per state, both services mapped onto one set.",
                      q(f"sum by (status) (jfrog_federation_member_status{{{T}}})", "{{status}}"),
-                     overrides=_by_name_colours(MEMBER_COLOURS), options={"displayMode": "basic"}, w=8, h=10),
+                     overrides=_by_name_colours(MEMBER_COLOURS), display_mode="basic", w=8, h=10),
             table("Federation members", "Every member of every federated repository: state, lag and queued events.",
                   q(f"max by ({member}, status) (jfrog_federation_member_status{{{T}}} == 1)", instant=True,
                     table=True),
@@ -574,12 +601,12 @@ def replication_federation(t: dict[str, Any], seconds_of: Any) -> Dashboard:
 PUD_COLOURS = {"running": BLUE, "finished": GREEN, "stopped": ORANGE, "error": RED, "never_run": GREY, "unknown": GREY}
 
 
-def maintenance(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+def maintenance(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     m = t["maintenance"]
     gc_types = _alerts_module().GC_TASK_TYPES
     progress = (f"max by (target) (jfrog_pud_directories_processed{{{T}}})"
                 f" / max by (target) (jfrog_pud_directories{{{T}}} > 0)")
-    return Dashboard("jfrog-maintenance", "JFrog Maintenance",
+    return board("jfrog-maintenance", "JFrog Maintenance",
                      "Prune Unreferenced Data, cleanup policies, garbage collection and background tasks.",
                      [
         Row("Prune Unreferenced Data", [
@@ -600,19 +627,19 @@ def maintenance(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                              column("Directories processed", unit="percentunit")],
                   w=24, h=6),
             bargauge("PUD progress", "Filestore directories processed of all to process (\"87 of 256\").",
-                     q(progress, "{{target}}"), unit="percentunit", defaults={"min": 0, "max": 1},
+                     q(progress, "{{target}}"), unit="percentunit", bounds=(0, 1),
                      thresholds=steps((BLUE, None)), w=8, h=6),
             stat("Reclaimed by PUD", "Bytes the current or last PUD run has freed.",
                  q(f"max by (target) (jfrog_pud_cleaned_bytes{{{T}}})", "{{target}}"), unit="bytes",
-                 options={"colorMode": "none"}, w=8, h=6),
+                 colour_mode="none", w=8, h=6),
             stat("Binaries cleaned and processed", "Unreferenced binaries removed, and binaries examined.",
                  q(f"max by (target) (jfrog_pud_binaries_cleaned{{{T}}})", "{{target}} cleaned"),
                  q(f"max by (target) (jfrog_pud_binaries_processed{{{T}}})", "{{target}} processed"),
-                 unit="short", options={"colorMode": "none"}, w=8, h=6),
+                 unit="short", colour_mode="none", w=8, h=6),
             timeseries("Reclaimed bytes over time", "Bytes freed by the PUD run as it progresses.",
                        q(f"max by (target) (jfrog_pud_cleaned_bytes{{{T}}})", "{{target}}"), unit="bytes", w=12, h=7),
             timeseries("PUD progress over time", "Share of the filestore directories processed.",
-                       q(progress, "{{target}}"), unit="percentunit", defaults={"min": 0, "max": 1}, w=12, h=7),
+                       q(progress, "{{target}}"), unit="percentunit", bounds=(0, 1), w=12, h=7),
         ]),
         Row("Cleanup policies", [
             table("Cleanup policies", "Package and release bundle cleanup policies: enabled, and their maximum run "
@@ -634,7 +661,7 @@ def maintenance(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                  f"above {m['gc_max_duration']}.",
                  q(f"max by (target) (time() - jfrog_background_task_oldest_running_started_timestamp_seconds"
                    f'{{{T}, task_type=~"{gc_types}"}})', "{{target}}"),
-                 unit="s", defaults={"noValue": "not running"},
+                 unit="s", no_value="not running",
                  thresholds=steps((GREEN, None), (ORANGE, seconds_of(m["gc_max_duration"]))), w=6, h=6),
             state_timeline("Garbage collection over time", "When garbage collection ran.",
                            q(f"max by (target) (jfrog_gc_running{{{T}}})", "{{target}}"),
@@ -650,7 +677,7 @@ def maintenance(t: dict[str, Any], seconds_of: Any) -> Dashboard:
     ])
 
 
-def workers(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+def workers(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     w = t["workers"]
     failed = f'jfrog_worker_executions_total{{{T}, status=~"{w["failed_status_regex"]}"}}'
     runs = f"jfrog_worker_executions_total{{{T}}}"
@@ -661,22 +688,22 @@ def workers(t: dict[str, Any], seconds_of: Any) -> Dashboard:
         total = f"sum by ({by}) ({func}({runs}[{rng}]))"
         return f"(sum by ({by}) ({func}({failed}[{rng}])) or {total} * 0) / {total}"
 
-    def quantile(level: float) -> dict[str, Any]:
+    def quantile(level: float) -> prometheus.Dataquery:
         return q(f"histogram_quantile({level}, sum by (target, worker, le) "
                  f"(rate(jfrog_worker_execution_duration_seconds_bucket{{{T}}}[$__rate_interval])))",
                  f"{{{{target}}}} {{{{worker}}}} p{round(level * 100)}")
 
-    return Dashboard("jfrog-workers", "JFrog Workers",
+    return board("jfrog-workers", "JFrog Workers",
                      "Executions of JFrog Workers from their history, failures, durations, resource limits and the "
                      "synthetic probe.",
                      [
         Row("Executions", [
             stat("Enabled workers", "Workers that are enabled.",
-                 q(f"sum by (target) (jfrog_worker_enabled{{{T}}})", "{{target}}"), options={"colorMode": "none"},
+                 q(f"sum by (target) (jfrog_worker_enabled{{{T}}})", "{{target}}"), colour_mode="none",
                  w=6, h=5),
             stat("Executions", "Executions in the dashboard's time range.",
                  q(f"sum by (target) (increase({runs}[$__range]))", "{{target}}"), unit="short",
-                 defaults={"decimals": 0}, options={"colorMode": "none"}, w=6, h=5),
+                 decimals=0, colour_mode="none", w=6, h=5),
             stat("Failure ratio", "Failed executions over all executions in the dashboard's time range.",
                  q(ratio("target", "$__range", "increase"), "{{target}}"), unit="percentunit",
                  thresholds=steps((GREEN, None), (RED, w["failure_ratio"])), w=6, h=5),
@@ -691,7 +718,7 @@ def workers(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                        f"Failed over all executions in the last {window}; the alert fires above "
                        f"{round(w['failure_ratio'] * 100, 2):g}%.",
                        q(ratio("target, worker", window, "rate"), "{{target}} {{worker}}"),
-                       unit="percentunit", threshold_line=True, defaults={"min": 0, "max": 1},
+                       unit="percentunit", threshold_line=True, bounds=(0, 1),
                        thresholds=steps((GREEN, None), (RED, w["failure_ratio"])), w=12, h=8),
             timeseries("Execution duration percentiles", "50th, 90th and 99th percentile of the execution time, "
                        "from the histogram of the history entries.",
@@ -701,7 +728,7 @@ def workers(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                      "stops an execution at its limit.",
                      q(f"max by (target, worker, resource) (jfrog_worker_limit_usage_ratio{{{T}}})",
                        "{{target}} {{worker}} {{resource}}"),
-                     unit="percentunit", defaults={"min": 0, "max": 1},
+                     unit="percentunit", bounds=(0, 1),
                      thresholds=steps((GREEN, None), (ORANGE, 0.75), (RED, w["limit_usage"])), w=12, h=8),
         ]),
         Row("Workers and probe", [
@@ -729,7 +756,7 @@ TOKEN_BUCKET_COLOURS = {"expired": GREY, "lt_7d": RED, "7d_to_30d": ORANGE, "gt_
 USER_STATUS_COLOURS = {"enabled": GREEN, "disabled": GREY, "locked": RED, "invited": BLUE, "unknown": GREY}
 
 
-def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
+def security_activity(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     s, e, o = t["security"], t["exporter"], t["openmetrics"]
     cert_left = f"(jfrog_certificate_expiry_timestamp_seconds{{{T}}} - time()) / 86400"
     cert_days = steps((RED, None), (ORANGE, _days(s["certificate_expiry_critical"], seconds_of)),
@@ -739,14 +766,14 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
     top_downloaded = (f"topk(20, sum by (target, repo) (increase(jfrog_artifacts_downloaded_total{{{T}}}"
                       "[$__range])))")
 
-    def per_repo(metric: str, what: str) -> Panel:
+    def per_repo(metric: str, what: str) -> timeseries_panel.Panel:
         return timeseries(f"Artifacts {what} per minute (top 10 repositories)",
                           f"Files {what} per minute in the 10 busiest repositories, from AQL (collector activity: "
                           "counting starts when the exporter starts).",
                           q(f"topk(10, sum by (target, repo) (rate({metric}{{{T}}}[$__rate_interval]))) * 60",
                             "{{target}} {{repo}}"), unit="short", w=12, h=8)
 
-    return Dashboard("jfrog-security-activity", "JFrog Security & Activity",
+    return board("jfrog-security-activity", "JFrog Security & Activity",
                      "TLS certificates, access tokens, users and groups, artifacts created and downloaded per "
                      "repository, and the passthrough of the JPD's own Open Metrics.",
                      [
@@ -754,7 +781,7 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
             stat("Certificates", "TLS certificates installed on the JPD (/artifactory/api/system/security/"
                  "certificates).",
                  q(f"count by (target) (jfrog_certificate_info{{{T}}})", "{{target}}"),
-                 options={"colorMode": "none"}, w=4, h=6),
+                 colour_mode="none", w=4, h=6),
             stat("Expired certificates", "Installed certificates whose validUntil has passed; the expired-certificate "
                  "alert fires for each.",
                  q(f"count by (target) (jfrog_certificate_expiry_timestamp_seconds{{{T}}} - time() <= 0)"
@@ -765,7 +792,7 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                  f"the alert fires below {s['certificate_expiry_warning']} (critical below "
                  f"{s['certificate_expiry_critical']}).",
                  q(f"min by (target) ({cert_left} > 0)", "{{target}}"),
-                 defaults={"decimals": 1, "noValue": "none valid"}, thresholds=cert_days, w=4, h=6),
+                 decimals=1, no_value="none valid", thresholds=cert_days, w=4, h=6),
             table("Installed certificates", "Every installed certificate: alias, who it was issued to and by, its "
                   "expiry and the days left (negative: expired). Soonest first.",
                   q(f"max by (target, alias, issued_to, issued_by) (jfrog_certificate_info{{{T}}})", instant=True,
@@ -790,15 +817,15 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                  "value: a reference token or basic authentication, whose expiry the exporter cannot read.",
                  q(f"min by (target) (jfrog_exporter_token_expiry_timestamp_seconds{{{T}}} - time()) / 86400",
                    "{{target}}"),
-                 defaults={"decimals": 1, "noValue": "unknown expiry"},
+                 decimals=1, no_value="unknown expiry",
                  thresholds=steps((RED, None), (ORANGE, _days(e["token_expiry_critical"], seconds_of)),
                                   (GREEN, _days(e["token_expiry_warning"], seconds_of))), w=4, h=7),
             bargauge("Tokens by expiry", "Access tokens (/access/api/v1/tokens) by time left until they expire.",
                      q(f"sum by (expiry) (jfrog_access_tokens{{{T}}})", "{{expiry}}"),
-                     overrides=_by_name_colours(TOKEN_BUCKET_COLOURS), options={"displayMode": "basic"}, w=6, h=7),
+                     overrides=_by_name_colours(TOKEN_BUCKET_COLOURS), display_mode="basic", w=6, h=7),
             bargauge("Tokens by subject kind", "Access tokens of users, groups, services and nodes.",
                      q(f"sum by (subject_kind) (jfrog_access_tokens{{{T}}})", "{{subject_kind}}"),
-                     thresholds=steps((BLUE, None)), options={"displayMode": "basic"}, w=5, h=7),
+                     thresholds=steps((BLUE, None)), display_mode="basic", w=5, h=7),
             table("Tokens by subject kind and expiry", "Counts per subject kind and expiry bucket.",
                   q(f"sum by (target, subject_kind, expiry) (jfrog_access_tokens{{{T}}})", instant=True, table=True),
                   rename={"Value": "Tokens"},
@@ -820,9 +847,9 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
         ]),
         Row("Users and groups", [
             stat("Users", "Users of the JPD (/access/api/v2/users).",
-                 q(f"sum by (target) (jfrog_users{{{T}}})", "{{target}}"), options={"colorMode": "none"}, w=4, h=6),
+                 q(f"sum by (target) (jfrog_users{{{T}}})", "{{target}}"), colour_mode="none", w=4, h=6),
             stat("Groups", "Groups of the JPD (/access/api/v2/groups).",
-                 q(f"max by (target) (jfrog_groups{{{T}}})", "{{target}}"), options={"colorMode": "none"}, w=4, h=6),
+                 q(f"max by (target) (jfrog_groups{{{T}}})", "{{target}}"), colour_mode="none", w=4, h=6),
             stat("User list complete", "Whether the user and group lists were read to the end; truncated: they have "
                  "more pages than collectors.security.max_pages and the counts are lower bounds.",
                  q(f"max by (target) (jfrog_users_truncated{{{T}}})", "{{target}}"),
@@ -830,10 +857,10 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                  thresholds=steps((GREEN, None), (ORANGE, 1)), w=4, h=6),
             bargauge("Users by status", "Enabled, disabled, locked and invited users.",
                      q(f"sum by (status) (jfrog_users{{{T}}})", "{{status}}"),
-                     overrides=_by_name_colours(USER_STATUS_COLOURS), options={"displayMode": "basic"}, w=6, h=6),
+                     overrides=_by_name_colours(USER_STATUS_COLOURS), display_mode="basic", w=6, h=6),
             bargauge("Users by realm", "Where users come from: internal, LDAP, SAML, ...",
                      q(f"sum by (realm) (jfrog_users{{{T}}})", "{{realm}}"),
-                     thresholds=steps((BLUE, None)), options={"displayMode": "basic"}, w=6, h=6),
+                     thresholds=steps((BLUE, None)), display_mode="basic", w=6, h=6),
             table("Users by realm and status", "User counts per realm and status.",
                   q(f"sum by (target, realm, status) (jfrog_users{{{T}}}) > 0", instant=True, table=True),
                   rename={"Value": "Users"}, sort=("Users", True),
@@ -845,21 +872,21 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
         Row("Activity", [
             stat("Artifacts created", "Files created in the dashboard's time range (collector activity, optional).",
                  q(f"sum by (target) (increase(jfrog_artifacts_created_total{{{T}}}[$__range]))", "{{target}}"),
-                 unit="short", defaults={"decimals": 0}, options={"colorMode": "none"}, w=6, h=5),
+                 unit="short", decimals=0, colour_mode="none", w=6, h=5),
             stat("Artifacts downloaded", "Files downloaded in the dashboard's time range; a file downloaded several "
                  "times between two runs of the collector counts once.",
                  q(f"sum by (target) (increase(jfrog_artifacts_downloaded_total{{{T}}}[$__range]))", "{{target}}"),
-                 unit="short", defaults={"decimals": 0}, options={"colorMode": "none"}, w=6, h=5),
+                 unit="short", decimals=0, colour_mode="none", w=6, h=5),
             stat("Counted up to", "How far behind now the activity counters are (the collector's settle time plus "
                  "its interval when all is well).",
                  q(f"max by (target, kind) (time() - jfrog_activity_watermark_timestamp_seconds{{{T}}})",
                    "{{target}} {{kind}}"),
-                 unit="s", options={"colorMode": "none"}, w=6, h=5),
+                 unit="s", colour_mode="none", w=6, h=5),
             stat("Truncated windows", "AQL windows that were full even at one millisecond in the dashboard's time "
                  "range: activity in them is missing from the counters.",
                  q(f"sum by (target, kind) (increase(jfrog_activity_truncated_windows_total{{{T}}}[$__range]))",
                    "{{target}} {{kind}}"),
-                 unit="short", defaults={"decimals": 0}, thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=5),
+                 unit="short", decimals=0, thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=5),
             per_repo("jfrog_artifacts_created_total", "created"),
             per_repo("jfrog_artifacts_downloaded_total", "downloaded"),
             table("Most downloaded repositories", "The 20 repositories with the most downloaded files in the "
@@ -886,7 +913,7 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                  thresholds=steps((GREY, None), (GREEN, 1)), w=6, h=6),
             stat("Series re-exposed", "Vendor series from the last metrics body of each service.",
                  q(f"max by (target, service) (jfrog_openmetrics_series{{{T}}})", "{{target}} {{service}}"),
-                 unit="short", options={"colorMode": "none"}, w=6, h=6),
+                 unit="short", colour_mode="none", w=6, h=6),
             stat("Retyped families", "Vendor families re-exposed untyped because their samples cannot be valid under "
                  "the declared type.",
                  q(f"max by (target, service) (jfrog_openmetrics_retyped_families{{{T}}})", "{{target}} {{service}}"),
@@ -895,7 +922,7 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
                  f"reason than {' or '.join(o['ignored_drop_reasons'])}; the alert fires above 0.",
                  q(f"sum by (target, service) (increase(jfrog_openmetrics_dropped_samples_total{{{T}, "
                    f'reason!~"{ignored}"}}[{o["dropped_window"]}]))', "{{target}} {{service}}"),
-                 unit="short", defaults={"decimals": 0}, thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=6),
+                 unit="short", decimals=0, thresholds=steps((GREEN, None), (ORANGE, 1)), w=6, h=6),
             timeseries("Dropped samples by reason", "Vendor samples not re-exposed per second, by reason: "
                        "unparseable, duplicate, filtered (include/exclude), series_limit (max_series), reserved_name "
                        "(jfrog_ prefix), name_conflict.",
@@ -911,7 +938,7 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> Dashboard:
 
 
 #: file name -> dashboard builder
-DASHBOARDS = {
+DASHBOARDS: dict[str, Callable[[dict[str, Any], Any], dash.Dashboard]] = {
     "overview.json": overview,
     "storage.json": storage,
     "replication-federation.json": replication_federation,
@@ -921,11 +948,16 @@ DASHBOARDS = {
 }
 
 
+def to_json(dashboard: dash.Dashboard) -> str:
+    """The dashboard as the SDK encodes its model."""
+    return json.dumps(dashboard.build(), cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
+
+
 def render(thresholds_path: Path | None = None) -> dict[str, str]:
     """File name -> JSON text of every dashboard."""
     alerts = _alerts_module()
     thresholds = alerts.load_thresholds(thresholds_path or alerts.THRESHOLDS)
-    return {name: json.dumps(build(thresholds, alerts.duration_seconds).to_json(), indent=2, ensure_ascii=False) + "\n"
+    return {name: to_json(build(thresholds, alerts.duration_seconds))
             for name, build in DASHBOARDS.items()}
 
 
