@@ -120,3 +120,10 @@ def test_every_panel_has_data(running: Demo, name: str, title: str, ref: str, ex
 
 def test_exceptions_name_real_panels() -> None:
     assert set(NO_DATA) <= {(n, t, r) for n, t, r, _ in panel_queries()}
+
+
+def test_prometheus_scrapes_the_exporters_own_process_metrics(running: Demo) -> None:
+    # What an operator watches against the pod's memory limit.
+    prom = running.prom
+    prom.wait_until(lambda: prom.query("process_resident_memory_bytes > 0"), 10, "the exporter's resident size")
+    assert prom.query("python_info"), "the runtime's info"
