@@ -254,27 +254,18 @@ class Engine:
         kept_parts = [endpoint for endpoint, part in parts.items() if part.families is None]
         others = sum(self.store.series(target, c) for c in self.targets[target].collectors if c != name)
         budget = max(0, cap - others - self.store.series(target, name, kept_parts))
-        total = sum(len(f.samples) for p in parts.values() for f in p.families or [])
+        total = _samples(parts)
         if total <= budget:
             return parts
-        out: dict[str, PartResult] = {}
-        for endpoint, part in parts.items():
-            if part.families is None:
-                out[endpoint] = part
-                continue
-            kept = []
-            for family in part.families:
-                if len(family.samples) <= budget:
-                    kept.append(family)
-                    budget -= len(family.samples)
-                elif family.type in ("gauge", "counter", "untyped", "unknown") and budget > 0:
-                    # Cut plain families at a series boundary; a histogram is kept whole or not at all.
-                    trimmed = Metric(family.name, family.documentation, family.type)
-                    trimmed.samples = family.samples[:budget]
-                    kept.append(trimmed)
-                    budget = 0
-            out[endpoint] = replace(part, families=kept)
-        dropped = total - sum(len(f.samples) for p in out.values() for f in p.families or [])
+
+        def within_budget(family: Metric) -> Metric | None:
+            nonlocal budget
+            cut = _cut(family, budget)
+            budget -= len(cut.samples) if cut is not None else 0
+            return cut
+
+        out = _refamilied(parts, within_budget)
+        dropped = total - _samples(out)
         previous = self.dropped_series.get((target, name), 0)
         if previous == 0:
             log.warning("%d series exceed max_series=%d; dropping %d (counted in jfrog_exporter_series_dropped_total)",
@@ -284,33 +275,20 @@ class Engine:
 
     def _within_family_cap(self, target: str, name: str, parts: dict[str, PartResult]) -> dict[str, PartResult]:
         cap = self.targets[target].config.max_series_per_family
+
+        def within_cap(family: Metric) -> Metric | None:
+            if len(family.samples) > cap and (target, family.name) not in self._family_capped:
+                self._family_capped.add((target, family.name))
+                log.warning("%s has %d series, more than max_series_per_family=%d; the rest are dropped "
+                            "(counted in jfrog_exporter_series_dropped_total)", family.name, len(family.samples),
+                            cap, extra={"target": target, "collector": name})
+            return _cut(family, cap)
+
         if all(len(f.samples) <= cap for p in parts.values() for f in p.families or []):
             return parts
-        out: dict[str, PartResult] = {}
-        dropped = 0
-        for endpoint, part in parts.items():
-            if part.families is None:
-                out[endpoint] = part
-                continue
-            kept = []
-            for family in part.families:
-                if len(family.samples) <= cap:
-                    kept.append(family)
-                    continue
-                if family.type in ("gauge", "counter", "untyped", "unknown"):
-                    trimmed = Metric(family.name, family.documentation, family.type)
-                    trimmed.samples = family.samples[:cap]
-                    kept.append(trimmed)
-                    dropped += len(family.samples) - cap
-                else:  # a histogram is kept whole or not at all
-                    dropped += len(family.samples)
-                if (target, family.name) not in self._family_capped:
-                    self._family_capped.add((target, family.name))
-                    log.warning("%s has %d series, more than max_series_per_family=%d; the rest are dropped "
-                                "(counted in jfrog_exporter_series_dropped_total)", family.name, len(family.samples),
-                                cap, extra={"target": target, "collector": name})
-            out[endpoint] = replace(part, families=kept)
-        self.dropped_series[(target, name)] = self.dropped_series.get((target, name), 0) + dropped
+        out = _refamilied(parts, within_cap)
+        key = (target, name)
+        self.dropped_series[key] = self.dropped_series.get(key, 0) + _samples(parts) - _samples(out)
         return out
 
     def _log_transition(self, where: dict[str, str], previous: RunRecord, record: RunRecord) -> None:
@@ -563,6 +541,37 @@ def _what_is_kept(record: RunRecord) -> str:
     if len(kept) < len(record.failed_parts):
         return "keeping the last good data of the failed parts that had some"
     return "keeping the last good data of the failed parts"
+
+
+#: families that can be cut at a series boundary; a histogram is kept whole or not at all
+_PLAIN = ("gauge", "counter", "untyped", "unknown")
+
+
+def _cut(family: Metric, keep: int) -> Metric | None:
+    """The family with at most ``keep`` samples, or None when none of it fits."""
+    if len(family.samples) <= keep:
+        return family
+    if keep <= 0 or family.type not in _PLAIN:
+        return None
+    trimmed = Metric(family.name, family.documentation, family.type)
+    trimmed.samples = family.samples[:keep]
+    return trimmed
+
+
+def _refamilied(parts: dict[str, PartResult], choose: Callable[[Metric], Metric | None]) -> dict[str, PartResult]:
+    """The parts with each new family replaced by ``choose``'s version of it (None: left out), in order."""
+    out: dict[str, PartResult] = {}
+    for endpoint, part in parts.items():
+        if part.families is None:
+            out[endpoint] = part
+            continue
+        chosen = (choose(family) for family in part.families)
+        out[endpoint] = replace(part, families=[family for family in chosen if family is not None])
+    return out
+
+
+def _samples(parts: dict[str, PartResult]) -> int:
+    return sum(len(f.samples) for p in parts.values() for f in p.families or [])
 
 
 def _same(new: TargetConfig, old: TargetConfig) -> bool:
