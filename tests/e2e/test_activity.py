@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -316,7 +317,8 @@ async def test_a_jpd_naming_a_new_repository_in_every_row_cannot_grow_the_counte
     try:
         listed = len(series(await poller.poll(), CREATED))
         await asyncio.sleep(1.1)
-        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 0.5)) + ".000Z"
+        # Between the first poll's watermark (over a second ago) and now, to the millisecond.
+        at = datetime.fromtimestamp(time.time() - 0.5, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         rows = [{"repo": f"invented-{i}", "path": ".", "name": f"f{i}", "created": at,
                  "stats": [{"downloaded": at}]} for i in range(UNLISTED_REPOS + 500)]
         body = json.dumps({"results": rows, "range": {"start_pos": 0, "end_pos": len(rows), "total": len(rows)}})
