@@ -104,8 +104,9 @@ class Engine:
 
     def __init__(self, targets: list[TargetConfig], only: list[str] | None = None,
                  store: SnapshotStore | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 report_failures: bool = True) -> None:
-        """``report_failures`` False: failed runs are logged at debug level only, for a caller (``once``) that
+                 report_failures: bool = True, clock: Callable[[], float] = time.time) -> None:
+        """``clock`` gives the wall-clock time each run starts at (a benchmark replays an hour in minutes).
+        ``report_failures`` False: failed runs are logged at debug level only, for a caller (``once``) that
         reports each failed part itself, so that no failure is said twice."""
         unknown = [name for name in only or [] if name not in COLLECTORS]
         if unknown:
@@ -114,6 +115,7 @@ class Engine:
         self.targets: dict[str, TargetRuntime] = {}
         self._only = only
         self._transport = transport
+        self._clock = clock
         for target in targets:
             self._add_target(target)
         self.dropped_series: dict[tuple[str, str], int] = {}
@@ -212,7 +214,7 @@ class Engine:
         previous = self.store.run(target, name)
         where = {"target": target, "collector": name}
         started = time.perf_counter()
-        run = Run(runtime.config, runtime.client, name)
+        run = Run(runtime.config, runtime.client, name, now=self._clock())
         error: str | None = None
         try:
             await collector.collect(run)

@@ -238,3 +238,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=REPO)
+
+
+class Clock:
+    """A wall clock that moves only when told: an engine's runs at chosen times (change-driven parts)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

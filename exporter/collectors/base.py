@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, cast, get_args, get_origin
@@ -63,6 +64,7 @@ class Part:
         self.endpoint = endpoint
         self.client = run.client
         self.target = run.target
+        self.now = run.now
         self.out = Emitter(run.target.name)
         #: set by a part whose samples stay true when its call fails (``jfrog_up 0``)
         self.current_on_failure = False
@@ -116,10 +118,12 @@ def parse_result(parser: Callable[[Any], T], result: ApiResult) -> T:
 class Run:
     """One run of one collector for one target: the parts it ran and how each ended."""
 
-    def __init__(self, target: TargetConfig, client: JfrogClient, collector: str) -> None:
+    def __init__(self, target: TargetConfig, client: JfrogClient, collector: str, now: float | None = None) -> None:
         self.target = target
         self.client = client
         self.collector = collector
+        #: when the run started (epoch seconds): what change-driven parts compare schedules and ages with
+        self.now = time.time() if now is None else now
         self.parts: dict[str, PartResult] = {}
 
     def _record(self, result: PartResult) -> None:

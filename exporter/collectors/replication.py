@@ -11,15 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from exporter import cron
 from exporter.client import ApiResult
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.collectors.refresh import Refresh
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome
+from exporter.validation import Interval
 from exporter.values import UnexpectedShape, parse_iso_timestamp, safe_url, scalar_text
 
 log = logging.getLogger(__name__)
@@ -60,9 +65,26 @@ TARGET_LAST_COMPLETED = F.gauge("jfrog_replication_target_last_completed_timesta
 ByRepo = dict[str, list["ReplicationConfig"]]
 
 
+#: a status read this soon after its cron fired may predate the replication's start: read it again
+SETTLE = 60.0
+
+
 class ReplicationSettings(CollectorSettings):
     #: query these repositories instead of discovering every configured replication
     repos: list[str] = Field(default_factory=list)
+    #: every status is read at least this often, whatever its schedule (a replication run by hand shows then)
+    full_sweep: Interval = 3600.0
+    #: the JPD server's time zone, in which its cron expressions fire
+    cron_timezone: str = "UTC"
+
+    @field_validator("cron_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (IANA name, e.g. Europe/Berlin)") from None
+        return value
 
 
 class ReplicationCollector(Collector[ReplicationSettings]):
@@ -73,6 +95,9 @@ class ReplicationCollector(Collector[ReplicationSettings]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._warned: set[str] = set()
+        self._held: Refresh[str, ReplicationStatus] = Refresh()
+        self._zone = ZoneInfo(self.settings.cron_timezone)
+        self._unreadable_crons: set[str] = set()
 
     async def collect(self, run: Run) -> None:
         await asyncio.gather(run.part(SYSTEM, self._system), self._configs_and_status(run))
@@ -123,12 +148,67 @@ class ReplicationCollector(Collector[ReplicationSettings]):
             configs.extend(parse_result(partial(parse_replication_configs, repo=repo), result))
         return configs
 
-    @staticmethod
-    async def _statuses(part: Part, by_repo: ByRepo) -> None:
+    async def _statuses(self, part: Part, by_repo: ByRepo) -> None:
+        """Read the statuses that may have changed (see :meth:`_may_have_changed`) and a share of the sweep."""
+        held = self._held
+        due = held.plan(by_repo, part.now, self.interval, self.settings.full_sweep,
+                        wanted=self._may_have_changed(by_repo, part.now))
         # A repository gone since its configuration was read answers 404: it is left out.
-        results = await part.get_each(list(by_repo), path=lambda repo: {"repo": repo})
-        statuses = {repo: parse_result(parse_replication_status, result) for repo, result in results.items()}
-        status_families(by_repo, statuses, part.out)
+        results = await part.get_each(due, path=lambda repo: {"repo": repo})
+        held.update({repo: parse_result(parse_replication_status, result) for repo, result in results.items()},
+                    part.now)
+        held.drop(repo for repo in due if repo not in results)
+        status_families(by_repo, held.values(), part.out)
+
+    def _may_have_changed(self, by_repo: ByRepo, now: float) -> set[str]:
+        """Repositories whose status may differ from the one held.
+
+        A scheduled replication changes its status only when its cron fires (or someone runs it by hand: the
+        sweep). So: after each fire; again while it shows "incomplete" (running), backing off as it goes on;
+        and always where it is event-based or its schedule cannot be read.
+        """
+        fired: dict[str, float | None] = {}
+        wanted: set[str] = set()
+        moment = datetime.fromtimestamp(now, self._zone)
+        for repo, configs in by_repo.items():
+            if all(c.enabled is False for c in configs):
+                continue  # a disabled replication does not run: the sweep reads it
+            if any(c.event_based for c in configs):
+                wanted.add(repo)
+                continue
+            fires = []
+            for config in configs:
+                if config.cron not in fired:
+                    fired[config.cron] = self._last_fire(config.cron, moment)
+                fires.append(fired[config.cron])
+            if any(f is None for f in fires):
+                wanted.add(repo)
+                continue
+            last_fire = max(f for f in fires if f is not None)
+            read_at = self._held.read_at(repo)
+            if read_at is None or read_at < last_fire + SETTLE:
+                wanted.add(repo)
+            elif _running(self._held.values().get(repo)) and \
+                    now + self.interval / 2 - read_at >= max(self.interval, read_at - last_fire):
+                wanted.add(repo)  # the gap doubles: a long replication costs a read per doubling of its time
+        return wanted
+
+    def _last_fire(self, expression: str, moment: datetime) -> float | None:
+        schedule = cron.parse(expression) if expression else None
+        if schedule is None:
+            if expression not in self._unreadable_crons:
+                self._unreadable_crons.add(expression)
+                log.info("cron expression %r cannot be read: its replications are read every run",
+                         expression)
+            return None
+        fired = schedule.last_fire(moment)
+        return fired.timestamp() if fired is not None else 0.0
+
+
+def _running(status: ReplicationStatus | None) -> bool:
+    """"incomplete": running, or interrupted (the documents' meaning)."""
+    return status is not None and (status.status == "incomplete" or
+                                   any(t.status == "incomplete" for t in status.targets))
 
 
 def _checked(result: ApiResult) -> ApiResult:
@@ -191,6 +271,8 @@ class ReplicationConfig:
     remote_url: str
     enabled: bool | None
     event_based: bool | None
+    #: the Quartz cron expression (empty when the answer carries none)
+    cron: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +337,7 @@ def parse_replication_configs(body: object, repo: str | None = None) -> list[Rep
                 remote_url=safe_url(entry.get("url")),
                 enabled=_flag(entry.get("enabled")),
                 event_based=_flag(entry.get("enableEventReplication")),
+                cron=entry["cronExp"].strip() if isinstance(entry.get("cronExp"), str) else "",
             )
         )
     return configs

@@ -12,7 +12,7 @@ from exporter.scheduler import Engine
 from exporter.simulator.faults import Fault
 from exporter.simulator.scenarios import today_midnight
 from tests.conftest import make_target
-from tests.support import endpoint_last_success, endpoint_up, parse_exposition, run_and_scrape, series, value
+from tests.support import Clock, endpoint_last_success, endpoint_up, parse_exposition, run_and_scrape, series, value
 
 HOUR = 3600
 
@@ -187,7 +187,8 @@ async def test_large_scenario(sim, collect_once) -> None:
 
 async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:
     url, state = await sim.start("replication")
-    engine = Engine([make_target(url, retries=0)], ["replication"])
+    clock = Clock()
+    engine = Engine([make_target(url, retries=0)], ["replication"], clock=clock)
     try:
         before = await _run(engine)
         assert value(before, "jfrog_exporter_collector_success", collector="replication") == 1
@@ -195,6 +196,7 @@ async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:
         data = state.scenario.areas["replication"]
         data.block_pull = True
         data.repos[3].status = "ok"  # npm-local, incomplete before
+        clock.advance(2 * 3600)  # its cron (every two hours) fired since
         after = await _run(engine)
     finally:
         await engine.shutdown()
@@ -237,3 +239,41 @@ async def test_failed_configurations_keep_the_statuses_they_feed(sim) -> None:
     run = engine.store.run("sim", "replication")
     assert run.outcome == "error"
     assert f"first: {ALL_CONFIGS}:" in run.reason
+
+
+def _status_calls(samples) -> float:
+    return sum(v for (name, labels), v in samples.items()
+               if name == "jfrog_exporter_api_requests_total" and ("endpoint", REPO_STATUS) in labels)
+
+
+async def test_statuses_are_read_when_their_cron_fires_and_in_between_only_where_they_may_change(sim) -> None:
+    """Seven replicated repositories, scheduled every two hours; two of them are also event-based."""
+    url, state = await sim.start("replication")
+    clock = Clock(today_midnight() + 10 * 3600 + 300)  # five minutes after the 10:00 fire
+    engine = Engine([make_target(url)], ["replication"], clock=clock)
+    repos = state.scenario.areas["replication"].repos
+    try:
+        first = await _run(engine)
+        assert _status_calls(first) == len(repos)
+        clock.advance(120)
+        repos[2].status = "error"  # docker-local, scheduled only: cannot change before its next fire
+        second = await _run(engine)
+        # The event-based repositories only; the others keep the status read last.
+        assert _status_calls(second) - _status_calls(first) == 2
+        assert value(second, "jfrog_replication_status", repo="docker-local", status="never_run") == 1
+        assert value(second, "jfrog_replication_status", repo="npm-local", status="incomplete") == 1
+        assert value(second, "jfrog_exporter_endpoint_up", collector="replication", endpoint=REPO_STATUS) == 1
+        clock.advance(2 * 3600 - 420 + 90)  # 12:01:30: the cron fired
+        third = await _run(engine)
+        assert _status_calls(third) - _status_calls(second) == len(repos)
+        assert value(third, "jfrog_replication_status", repo="docker-local", status="error") == 1
+        # npm-local still runs ("incomplete"): read again after one interval, then at doubling gaps.
+        total, npm_reads = _status_calls(third), []
+        for _ in range(6):
+            clock.advance(120)
+            now = _status_calls(await _run(engine))
+            npm_reads.append(now - total - 2)  # beside the two event-based ones
+            total = now
+        assert npm_reads == [1, 0, 1, 0, 0, 0]
+    finally:
+        await engine.shutdown()
