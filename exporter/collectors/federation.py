@@ -37,8 +37,10 @@ from pydantic import Field
 
 from exporter.client import ApiResult, JfrogClient
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.collectors.refresh import Refresh
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
+from exporter.validation import Interval
 from exporter.values import UnexpectedShape, listed, parse_count, safe_url, scalar_text
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,10 @@ class FederationSettings(CollectorSettings):
     failed_tasks_max_pages: Annotated[int, Field(ge=1, le=1000)] = 10
     #: legacy mode: also call the per-repository status endpoint (heavy on the JPD's database)
     legacy_repo_status: bool = False
+    #: every repository's lags and failed binary tasks are read at least this often (RTFS)
+    full_sweep: Interval = 3600.0
+    #: a member in lag has its lag read again at most this often (its state is read every run)
+    lag_interval: Interval = 300.0
 
 
 def _repo_path(repo: str) -> dict[str, str]:
@@ -122,6 +128,10 @@ class FederationCollector(Collector[FederationSettings]):
         self._legacy_status_endpoint = LEGACY_REPO_STATUS_V2
         # Repositories whose failed tasks were cut at the page bound: warned about once, not every run.
         self._truncated: frozenset[str] = frozenset()
+        # What was last read per repository, and the member states it was read for: details change with them.
+        self._lags: Refresh[str, list[Lag]] = Refresh()
+        self._failed: Refresh[str, FailedTasks] = Refresh()
+        self._states_read: dict[str, frozenset[tuple[str, str | None, bool | None]]] = {}
 
     async def collect(self, run: Run) -> None:
         found = await self._detect(run.client)
@@ -199,15 +209,41 @@ class FederationCollector(Collector[FederationSettings]):
             await run.part(CONNECTION_STATES, self._connection_states, repos, members)
 
     async def _connection_states(self, part: Part, repos: list[str], members: list[Member]) -> None:
-        results = await part.get_each(repos, _repo_path)
+        """Lags and queues of the repositories whose members changed state or are in lag, and a share of the sweep.
+
+        stateList, read every run, already says which member is in lag and which is unhealthy: the lag itself
+        is a detail, read where a member's state changed, again every ``lag_interval`` while it stays in lag,
+        and in the sweep.
+        """
+        states: dict[str, set[tuple[str, str | None, bool | None]]] = {}
+        for member in members:
+            states.setdefault(member.repo, set()).add((_url_key(member.remote_url), member.state, member.in_lag))
+        lagging = {m.repo for m in members if m.in_lag}
+        held = self._lags
+
+        def wanted(repo: str) -> bool:
+            if frozenset(states.get(repo, ())) != self._states_read.get(repo):
+                return True
+            read_at = held.read_at(repo)
+            return repo in lagging and read_at is not None and \
+                part.now + self.interval / 2 - read_at >= self.settings.lag_interval
+
+        due = held.plan(repos, part.now, self.interval, self.settings.full_sweep, wanted)
+        results = await part.get_each(due, _repo_path)
         others: dict[str, set[str]] = {}
         for member in members:
             others.setdefault(member.repo, set()).add(_url_key(member.remote_url))
-        lags = []
+        read = {}
         for repo, result in results.items():
             connections = parse_result(parse_connection_states, result)
-            lags += [conn.lag for conn in outgoing_connections(repo, connections, others.get(repo, set()))]
-        lag_families(lags, part.out)
+            read[repo] = [conn.lag for conn in outgoing_connections(repo, connections, others.get(repo, set()))]
+        held.update(read, part.now)
+        held.drop(repo for repo in due if repo not in results)
+        for repo in read:
+            self._states_read[repo] = frozenset(states.get(repo, ()))
+        for repo in set(self._states_read) - set(held.values()):
+            del self._states_read[repo]
+        lag_families((lag for repo in repos for lag in held.values().get(repo, ())), part.out)
 
     # -- legacy --------------------------------------------------------------------------------
     async def _collect_legacy(self, run: Run, probe: ApiResult) -> None:
@@ -275,13 +311,17 @@ class FederationCollector(Collector[FederationSettings]):
         inconsistent_families([r for r in listed if self.target.repos.allows(r)], repos, part.out)
 
     async def _failed_tasks(self, part: Part, repos: list[str]) -> None:
-        counted = await part.each(repos, functools.partial(self._count_failed_tasks, part))
+        # Counted per repository in the sweep: the count changes slowly and each list is a query of its own.
+        held = self._failed
+        due = held.plan(repos, part.now, self.interval, self.settings.full_sweep)
+        counted = await part.each(due, functools.partial(self._count_failed_tasks, part))
         failures = [(f"{part.endpoint} for {repo}", c.outcome, c.reason.removeprefix(f"{part.endpoint}: "))
-                    for repo, c in zip(repos, counted, strict=True) if isinstance(c, CollectionError)]
-        error = combine(failures, len(repos))
+                    for repo, c in zip(due, counted, strict=True) if isinstance(c, CollectionError)]
+        held.update({repo: c for repo, c in zip(due, counted, strict=True) if isinstance(c, FailedTasks)}, part.now)
+        error = combine(failures, len(due))
         if error is not None:
             raise error
-        tasks = {repo: c for repo, c in zip(repos, counted, strict=True) if isinstance(c, FailedTasks)}
+        tasks = {repo: held.values()[repo] for repo in repos if repo in held.values()}
         failed_tasks_families(tasks, part.out)
         truncated = frozenset(repo for repo, c in tasks.items() if c.truncated)
         if truncated - self._truncated:

@@ -25,7 +25,7 @@ from exporter.simulator.core import DEFAULT_TOKEN
 from exporter.simulator.faults import Fault
 from exporter.simulator.federation_data import area
 from tests.conftest import make_target
-from tests.support import endpoint_last_success, endpoint_up, run_and_scrape, series, value
+from tests.support import Clock, endpoint_last_success, endpoint_up, run_and_scrape, series, value
 
 US = "https://art-us.example.com/artifactory"
 AP = "https://art-ap.example.com/artifactory"
@@ -259,7 +259,8 @@ async def test_large_scenario(sim, collect_once) -> None:
 
 async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:
     url, state = await sim.start("federation-rtfs")
-    engine = Engine([make_target(url, retries=0)], ["federation"])
+    clock = Clock()
+    engine = Engine([make_target(url, retries=0)], ["federation"], clock=clock)
     try:
         before = await collect(engine)
         state.faults.append(Fault.parse(f"{FAILED_TASKS}=error_500"))
@@ -270,6 +271,7 @@ async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:
         maven.failed_binary_tasks = 5
         maven.members[1].state, maven.members[1].lag_ms = "HEALTHY", 1_000
         fed.find("fed-npm").inconsistent = True  # type: ignore[union-attr]
+        clock.advance(3600)  # the sweep reads every repository's details again
         after = await collect(engine)
     finally:
         await engine.shutdown()
@@ -323,7 +325,8 @@ async def test_a_failing_step_fails_the_part_named_after_the_family_set(sim) -> 
 
 async def test_connections_wait_for_the_member_list_that_tells_them_apart(sim) -> None:
     url, state = await sim.start("federation-rtfs")
-    engine = Engine([make_target(url, retries=0)], ["federation"])
+    clock = Clock()
+    engine = Engine([make_target(url, retries=0)], ["federation"], clock=clock)
     try:
         before = await collect(engine)
         state.faults.append(Fault.parse(f"{STATE_LIST}=wrong_type"))
@@ -332,6 +335,7 @@ async def test_connections_wait_for_the_member_list_that_tells_them_apart(sim) -
         generic = fed.find("fed-generic")
         assert generic is not None
         generic.members[0].lag_ms, generic.failed_binary_tasks = 60_000, 7
+        clock.advance(3600)  # the sweep reads every repository's details again
         after = await collect(engine)
     finally:
         await engine.shutdown()
@@ -400,3 +404,43 @@ async def test_a_failing_per_repo_status_leaves_one_series_per_member(sim) -> No
     assert value(after, "jfrog_federation_lag_seconds", repo="fed-generic") == 60.0
     assert current_state(after, repo="fed-generic", remote_url=US) == "error"
     assert f"first: {LEGACY_REPO_STATUS_V2}: 6 of 6 calls failed" in engine.store.run("sim", "federation").reason
+
+
+async def test_details_are_read_where_a_member_changed_or_lags_and_in_the_sweep(sim) -> None:
+    url, state = await sim.start("federation-rtfs")
+    clock = Clock()
+    engine = Engine([make_target(url)], ["federation"], clock=clock)
+    fed = area(state.scenario)
+    assert fed is not None
+    repos = {repo.key for repo in fed.repos}
+    lagging = {repo.key for repo in fed.repos if any(m.in_lag for m in repo.members)}
+    assert lagging and lagging != repos
+    try:
+        await collect(engine)
+        assert calls(engine, CONNECTION_STATES) == len(repos)
+        failed_task_calls = calls(engine, FAILED_TASKS)  # a page or more per repository
+        clock.advance(60)
+        quiet = next(r for r in fed.repos if r.key not in lagging and r.members[0].state == "HEALTHY")
+        quiet.members[0].state, quiet.members[0].lag_ms = "ERROR", 7_000
+        generic = fed.find("fed-generic")
+        assert generic is not None
+        generic.failed_binary_tasks = 9
+        changed = await collect(engine)
+        # The member that changed state, right away: its state and its lag.
+        assert calls(engine, CONNECTION_STATES) == len(repos) + 1
+        member = {"repo": quiet.key, "remote_url": quiet.members[0].url}
+        assert current_state(changed, **member) == "error"
+        assert value(changed, "jfrog_federation_lag_seconds", **member) == 7.0
+        # Failed binary tasks wait for the sweep; what was counted stays.
+        assert calls(engine, FAILED_TASKS) == failed_task_calls
+        assert value(changed, "jfrog_federation_failed_binary_tasks", repo="fed-generic") == 2500
+        clock.advance(300)
+        await collect(engine)
+        # Members in lag: their lag again after lag_interval (5 minutes).
+        assert calls(engine, CONNECTION_STATES) == len(repos) + 1 + len(lagging)
+        clock.advance(3600)
+        swept = await collect(engine)
+        assert value(swept, "jfrog_federation_failed_binary_tasks", repo="fed-generic") == 9
+        assert up(swept, FAILED_TASKS) == 1
+    finally:
+        await engine.shutdown()
