@@ -31,9 +31,10 @@ from pydantic import Field
 
 from exporter.client import ApiResult, one_line
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result, run_bounded
+from exporter.collectors.refresh import Refresh
 from exporter.families import DURATION_BUCKETS, UNKNOWN_STATE, Declarations, Emitter, Histogram, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
-from exporter.validation import Timeout
+from exporter.validation import Interval, Timeout
 from exporter.values import UnexpectedShape, parse_count, scalar_text
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class WorkersSettings(CollectorSettings):
     probe_timeout: Timeout = 10.0
     #: execution-history calls in flight at once
     history_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    #: a worker's history is read at least this often; busy workers as often as every run
+    history_max_interval: Interval = 600.0
 
 
 class WorkersCollector(Collector[WorkersSettings]):
@@ -93,6 +96,8 @@ class WorkersCollector(Collector[WorkersSettings]):
         super().__init__(*args, **kwargs)
         self.histories: dict[str, WorkerHistory] = {}
         self._probe_ok: bool | None = None
+        #: per worker, how long its history window lasts at its pace (halved): the gap between two reads
+        self._gaps: Refresh[str, float] = Refresh()
 
     async def collect(self, run: Run) -> None:
         # The probe first: its own execution then shows in this run's history.
@@ -114,7 +119,14 @@ class WorkersCollector(Collector[WorkersSettings]):
         keys = [w.key for w in workers]
         for gone in set(self.histories) - set(keys):
             del self.histories[gone]
-        jobs = [partial(self._history, part, key) for key in keys]
+        gaps = self._gaps
+
+        def wanted(key: str) -> bool:
+            read_at = gaps.read_at(key)
+            return read_at is not None and part.now + self.interval / 2 - read_at >= gaps.values()[key]
+
+        due = gaps.plan(keys, part.now, self.interval, self.settings.history_max_interval, wanted)
+        jobs = [partial(self._history, part, key) for key in due]
         # history_concurrency, not the target's max_concurrency: hundreds of workers must not hold every
         # connection the other collectors of this JPD share (the client's limit still applies on top).
         failures = [f for f in await run_bounded(jobs, self.settings.history_concurrency) if f is not None]
@@ -122,7 +134,7 @@ class WorkersCollector(Collector[WorkersSettings]):
         # advanced, and the other workers are current.
         history_families(workers, self.histories, part.out)
         part.current_on_failure = True
-        error = combine(failures, len(keys))
+        error = combine(failures, len(due))
         if error is not None:
             raise error
 
@@ -131,6 +143,7 @@ class WorkersCollector(Collector[WorkersSettings]):
         result = await part.get(params={"workerKey": key})
         if result.unsupported:
             # Deleted since the list was read, or no history kept for it.
+            self._gaps.update({key: self.settings.history_max_interval}, part.now)
             return None
         try:
             executions = parse_result(parse_history, result)
@@ -139,10 +152,13 @@ class WorkersCollector(Collector[WorkersSettings]):
         state = self.histories.setdefault(key, WorkerHistory())
         counted_before = len(state.seen)
         new = state.observe(executions)
-        if new and len(new) == len(executions) >= 2 and counted_before and not state.window_overflow_warned:
+        overflow = bool(new) and len(new) == len(executions) >= 2 and counted_before > 0
+        if overflow and not state.window_overflow_warned:
             state.window_overflow_warned = True
             log.warning("worker=%s: every entry of the execution history was new; runs between two "
                         "polls may have been missed (collect workers more often)", key)
+        gap = self.interval if overflow else read_gap(executions, self.interval, self.settings.history_max_interval)
+        self._gaps.update({key: gap}, part.now)
         return None
 
     async def _probe(self, part: Part, key: str) -> None:
@@ -173,6 +189,18 @@ class WorkersCollector(Collector[WorkersSettings]):
                 log.warning("probe worker %s does not succeed: %s", key, one_line(reason))
             self._probe_ok = success
         return ProbeResult(key, success, duration, reason)
+
+
+def read_gap(executions: list[Execution], interval: float, longest: float) -> float:
+    """How long until a worker's history should be read again: half the time its window spans.
+
+    The JPD keeps a window of recent entries; a worker that filled it in an hour can wait half an hour
+    without an entry being missed. A quiet worker waits ``longest``, a busy one a run.
+    """
+    times = [e.order for e in executions if e.order is not None and not e.test_run]
+    if len(times) < 2:
+        return longest
+    return min(longest, max(interval, (max(times) - min(times)) / 2))
 
 
 def worker_families(workers: list[Worker], out: Emitter) -> None:

@@ -3,6 +3,7 @@ across polls and restarts, the synthetic probe, failures of one part."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -25,6 +26,10 @@ SECRETS = ("Wrk-s3cret-value", "src-Emb3dded-t0ken")
 
 
 # -- over HTTP against the simulator ----------------------------------------------------------------
+#: every history read in every run (by default a worker's is read at the pace its window fills)
+EVERY_RUN = {"history_max_interval": "1s"}
+
+
 class FakeClock:
     def __init__(self, now: float) -> None:
         self.now = now
@@ -69,7 +74,7 @@ async def test_every_history_entry_is_counted_once_across_polls_and_restarts(sim
     clock = FakeClock(data.origin + 1800)
     data.clock = clock
     keys = [w.key for w in data.workers]
-    target = make_target(url)
+    target = make_target(url, collectors={"workers": EVERY_RUN})
 
     engine = Engine([target], only=["workers"])
     try:
@@ -165,7 +170,7 @@ async def test_probe_success_and_its_executions_are_counted(sim) -> None:
     data = area_of(state)
     clock = FakeClock(data.origin + 600)
     data.clock = clock
-    target = make_target(url, collectors={"workers": {"probe_worker": "exporter-probe"}})
+    target = make_target(url, collectors={"workers": {"probe_worker": "exporter-probe", **EVERY_RUN}})
     engine = Engine([target], only=["workers"])
     try:
         for _ in range(4):
@@ -225,7 +230,7 @@ async def test_one_failing_history_fails_the_run_but_updates_the_rest(sim) -> No
     data = area_of(state)
     clock = FakeClock(data.origin + 600)
     data.clock = clock
-    engine = Engine([make_target(url, retries=0)], only=["workers"])
+    engine = Engine([make_target(url, retries=0, collectors={"workers": EVERY_RUN})], only=["workers"])
     try:
         await poll(engine)
         clock.now += 30.0
@@ -275,13 +280,43 @@ async def test_non_admin_token_is_forbidden(sim, collect_once) -> None:
     assert value(samples, "jfrog_exporter_collector_runs_total", collector="workers", outcome="forbidden") == 1
 
 
-async def test_large_scenario_has_200_more_workers(sim, collect_once) -> None:
+async def test_large_scenario_reads_each_history_at_the_pace_its_window_fills(sim) -> None:
+    """200 more workers running every 1 to 10 minutes: each history is read before its window of 20 entries
+    turns over (at half its span, at most every 10 minutes), and no entry is missed or counted twice."""
     url, state = await sim.start("large")
-    samples, _ = await collect_once([make_target(url)], only=["workers"])
-    keys = {s["worker"] for s in series(samples, "jfrog_worker_enabled")}
-    assert len({k for k in keys if k.startswith("worker-")}) == 200
-    assert len(keys) == len(area_of(state).workers)
-    assert value(samples, "jfrog_exporter_collector_success", collector="workers") == 1
+    data = area_of(state)
+    clock = FakeClock(data.origin + 4 * 3600)
+    data.clock = clock
+    engine = Engine([make_target(url)], only=["workers"], clock=clock)
+    keys = [w.key for w in data.workers if w.enabled and w.key.startswith("worker-")]
+    try:
+        _, samples = await poll(engine)
+        workers = {s["worker"] for s in series(samples, "jfrog_worker_enabled")}
+        assert len({k for k in workers if k.startswith("worker-")}) == 200
+        assert len(workers) == len(data.workers)
+        first = await windows(url, keys)
+        reads = [calls(engine, HISTORY)]
+        for _ in range(9):  # 18 minutes, runs two minutes apart
+            clock.now += 120
+            outcome, samples = await poll(engine)
+            assert outcome is Outcome.SUCCESS
+            reads.append(calls(engine, HISTORY))
+        last = await windows(url, keys)
+        collector = engine.targets["sim"].collectors["workers"]
+        read_at = {key: collector._gaps.read_at(key) for key in keys}  # type: ignore[attr-defined]
+    finally:
+        await engine.shutdown()
+    assert reads[0] == len(data.workers)
+    per_run = [b - a for a, b in itertools.pairwise(reads)]
+    # Reading all of them every run would be 9 runs of 202 calls.
+    assert sum(per_run) < 0.4 * 9 * len(data.workers)
+    for key in keys:
+        # Counted: what ended after the first read's newest entry, up to this worker's last read.
+        newest_first = max(e["endTimeMillis"] for e in first[key]) if first[key] else 0
+        assert read_at[key] is not None and clock.now - read_at[key] <= 600
+        expected = Counter(e["executionStatus"].removeprefix("STATUS_").lower() for e in last[key]
+                           if newest_first < e["endTimeMillis"] <= read_at[key] * 1000)
+        assert +counted(samples, key) == expected, key
 
 
 def test_real_processes_restart_without_a_burst(tmp_path: Path) -> None:
@@ -291,8 +326,8 @@ def test_real_processes_restart_without_a_burst(tmp_path: Path) -> None:
         path.write_text(
             "targets:\n"
             f"  - name: jpd\n    url: {sim.url}\n    auth: {{token_env: SIM_TOKEN}}\n"
-            f"    collectors: {{workers: {{interval: {interval}}}, health: {{enabled: false}},"
-            " storage: {enabled: false}}\n"
+            f"    collectors: {{workers: {{interval: {interval}, history_max_interval: 1s}},"
+            " health: {enabled: false}, storage: {enabled: false}}\n"
         )
         return path
 
@@ -338,7 +373,7 @@ async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:
     data = area_of(state)
     clock = FakeClock(data.origin + 600)
     data.clock = clock
-    target = make_target(url, retries=0, collectors={"workers": {"probe_worker": "exporter-probe"}})
+    target = make_target(url, retries=0, collectors={"workers": {"probe_worker": "exporter-probe", **EVERY_RUN}})
     engine = Engine([target], only=["workers"])
     try:
         await poll(engine)
@@ -371,3 +406,7 @@ async def test_one_endpoint_fails_the_others_stay_current(sim) -> None:
     assert value(after, "jfrog_exporter_collector_success", collector="workers") == 0
     reason = engine.store.run("sim", "workers").reason
     assert HISTORY in reason and "502" in reason
+
+
+def calls(engine: Engine, endpoint: str) -> int:
+    return sum(n for (ep, _), n in engine.targets["sim"].client.stats.counts.items() if ep == endpoint)
