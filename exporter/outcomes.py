@@ -111,6 +111,8 @@ class PartResult:
     families: list[Metric] | None
     #: the part this one could not run without, when that one failed
     needs: str | None = None
+    #: a change-driven part: when the least recently read of its items was read (epoch seconds)
+    oldest_read: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", printable(self.reason))

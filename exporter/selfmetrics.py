@@ -41,6 +41,9 @@ ENDPOINT_UP = F.gauge("jfrog_exporter_endpoint_up",
 ENDPOINT_LAST_SUCCESS = F.gauge("jfrog_exporter_endpoint_last_success_timestamp_seconds",
                                 "When this part last succeeded: the age of the series it feeds.",
                                 "collector", "endpoint")
+OLDEST_READ = F.gauge("jfrog_exporter_endpoint_oldest_read_timestamp_seconds",
+                      "Change-driven parts (one call per item, read where a change is due and in a sweep): when "
+                      "the least recently read item whose series the part reports was read.", "collector", "endpoint")
 TARGET_INFO = F.info("jfrog_exporter_target_info", "A JPD this exporter watches; the URL without user-info.",
                      "url", "auth")
 SERIES_DROPPED = F.counter("jfrog_exporter_series_dropped",
@@ -81,6 +84,8 @@ def run_families(records: Mapping[tuple[str, str], RunRecord]) -> list[Metric]:
         for part in run.parts:
             out.gauge(ENDPOINT_UP, part.succeeded, endpoint=part.endpoint, **labels)
             out.gauge(ENDPOINT_LAST_SUCCESS, part.last_success, endpoint=part.endpoint, **labels)
+            if part.oldest_read is not None:
+                out.gauge(OLDEST_READ, part.oldest_read, endpoint=part.endpoint, **labels)
     return out.families()
 
 

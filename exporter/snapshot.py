@@ -55,6 +55,8 @@ class PartRecord:
     reason: str
     last_run: float
     last_success: float | None
+    #: a change-driven part: when the oldest item it reports was read (kept from its last success)
+    oldest_read: float | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -235,12 +237,13 @@ class SnapshotStore:
         records = []
         for endpoint, part in parts.items():
             last_success = known[endpoint].last_success if endpoint in known else None
+            oldest_read = known[endpoint].oldest_read if endpoint in known else None
             if part.families is not None:
                 data[endpoint] = (rendered or {}).get(endpoint) or render_families(part.families)
                 readings[endpoint] = readings_of(part.families)
             if part.succeeded:
-                last_success = now
-            records.append(PartRecord(endpoint, part.outcome, part.reason, now, last_success))
+                last_success, oldest_read = now, part.oldest_read
+            records.append(PartRecord(endpoint, part.outcome, part.reason, now, last_success, oldest_read))
         if error is None:  # a run that crashed midway keeps the parts it did not reach
             for endpoint in set(data) - set(parts):
                 del data[endpoint]

@@ -66,6 +66,8 @@ class Part:
         self.target = run.target
         self.now = run.now
         self.out = Emitter(run.target.name)
+        #: a change-driven part (it reads only some items each run): when its oldest held item was read
+        self.oldest_read: float | None = None
         #: set by a part whose samples stay true when its call fails (``jfrog_up 0``)
         self.current_on_failure = False
 
@@ -150,7 +152,7 @@ class Run:
                                                      "endpoint": endpoint, "outcome": Outcome.ERROR.value})
             self._record(PartResult(endpoint, Outcome.ERROR, f"internal error: {type(exc).__name__}: {exc}", None))
             return None
-        self._record(PartResult(endpoint, Outcome.SUCCESS, "", part.out.families()))
+        self._record(PartResult(endpoint, Outcome.SUCCESS, "", part.out.families(), oldest_read=part.oldest_read))
         return value
 
     def skip(self, endpoint: str, needs: str) -> None:

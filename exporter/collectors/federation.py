@@ -244,6 +244,7 @@ class FederationCollector(Collector[FederationSettings]):
         for repo in set(self._states_read) - set(held.values()):
             del self._states_read[repo]
         lag_families((lag for repo in repos for lag in held.values().get(repo, ())), part.out)
+        part.oldest_read = held.oldest()
 
     # -- legacy --------------------------------------------------------------------------------
     async def _collect_legacy(self, run: Run, probe: ApiResult) -> None:
@@ -323,6 +324,7 @@ class FederationCollector(Collector[FederationSettings]):
             raise error
         tasks = {repo: held.values()[repo] for repo in repos if repo in held.values()}
         failed_tasks_families(tasks, part.out)
+        part.oldest_read = held.oldest()
         truncated = frozenset(repo for repo, c in tasks.items() if c.truncated)
         if truncated - self._truncated:
             names = sorted(truncated)

@@ -159,6 +159,7 @@ class ReplicationCollector(Collector[ReplicationSettings]):
                     part.now)
         held.drop(repo for repo in due if repo not in results)
         status_families(by_repo, held.values(), part.out)
+        part.oldest_read = held.oldest()
 
     def _may_have_changed(self, by_repo: ByRepo, now: float) -> set[str]:
         """Repositories whose status may differ from the one held.

@@ -133,6 +133,7 @@ class WorkersCollector(Collector[WorkersSettings]):
         # Counters live in the exporter: those of a worker whose history failed are still true, only not
         # advanced, and the other workers are current.
         history_families(workers, self.histories, part.out)
+        part.oldest_read = gaps.oldest()
         part.current_on_failure = True
         error = combine(failures, len(due))
         if error is not None:

@@ -263,6 +263,9 @@ async def test_statuses_are_read_when_their_cron_fires_and_in_between_only_where
         assert value(second, "jfrog_replication_status", repo="docker-local", status="never_run") == 1
         assert value(second, "jfrog_replication_status", repo="npm-local", status="incomplete") == 1
         assert value(second, "jfrog_exporter_endpoint_up", collector="replication", endpoint=REPO_STATUS) == 1
+        # The self-report tells how old the oldest status it reports is.
+        assert value(second, "jfrog_exporter_endpoint_oldest_read_timestamp_seconds", collector="replication",
+                     endpoint=REPO_STATUS) == clock.now - 120
         clock.advance(2 * 3600 - 420 + 90)  # 12:01:30: the cron fired
         third = await _run(engine)
         assert _status_calls(third) - _status_calls(second) == len(repos)
