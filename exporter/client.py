@@ -42,6 +42,7 @@ SMALL_ANSWERS = frozenset({
     PING, "/artifactory/api/v1/system/readiness", "/artifactory/api/v1/system/liveness",
     "/artifactory/api/system/version", "/artifactory/api/system/license", "/artifactory/api/system/licenses",
     "/router/api/v1/system/health", "/artifactory/api/system/replications",
+    "/jfconnect/api/v1/system/ping", "/jfconnect/api/v1/system/readiness", "/access/api/v1/system/ping",
 })
 SMALL_ANSWER_BYTES = 1 << 20
 

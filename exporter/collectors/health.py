@@ -1,4 +1,5 @@
-"""Collector `health`: ping, readiness, router health, version and license."""
+"""Collector `health`: ping, readiness, router health, version, license, and the platform's other services
+(JFConnect, Access and its federation targets)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.client import PING, ApiResult
+from exporter.client import PING, ApiResult, one_line
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
-from exporter.families import Declarations, Emitter, Permission
-from exporter.outcomes import Outcome
-from exporter.values import UnexpectedShape, listed, parse_license_date, scalar_text
+from exporter.families import Declarations, Emitter, Family, Permission
+from exporter.outcomes import CollectionError, Outcome
+from exporter.values import UnexpectedShape, listed, parse_license_date, safe_url, scalar_text
 
 F = Declarations("health")
 F.endpoint(PING, Permission.ANONYMOUS)
@@ -19,6 +20,12 @@ ROUTER_HEALTH = F.endpoint("/router/api/v1/system/health", Permission.NONE)
 VERSION = F.endpoint("/artifactory/api/system/version", Permission.ANONYMOUS)
 LICENSES = F.endpoint("/artifactory/api/system/licenses", Permission.ADMIN)
 LICENSE = F.endpoint("/artifactory/api/system/license", Permission.ADMIN)
+# The documents want a token for JFConnect (4.10) and an admin token for Access ping (4.7.4); both are asked
+# without credentials first, like the other probes, so a rejected token never makes a service look down.
+JFCONNECT_PING = F.endpoint("/jfconnect/api/v1/system/ping", Permission.ANONYMOUS)
+JFCONNECT_READINESS = F.endpoint("/jfconnect/api/v1/system/readiness", Permission.ANONYMOUS)
+ACCESS_PING = F.endpoint("/access/api/v1/system/ping", Permission.ADMIN)
+ACCESS_FEDERATION = F.endpoint("/access/api/v1/system/federation", Permission.ADMIN)
 
 UP = F.gauge("jfrog_up", "1 if /artifactory/api/system/ping answered OK (polled in the background).")
 READY = F.gauge("jfrog_ready", "1 if /artifactory/api/v1/system/readiness answered OK.")
@@ -33,6 +40,18 @@ LICENSE_INFO = F.info("jfrog_license_info", "Installed license (node_id empty ou
 LICENSE_EXPIRY = F.gauge("jfrog_license_expiry_timestamp_seconds",
                          "License expiry as a Unix timestamp; absent where the JPD reports no date (\"N/R\").",
                          "license_type", "licensed_to", "node_id", key=("license_type",))
+SERVICE_UP = F.gauge("jfrog_service_up", "1 if the service's ping answered OK (service: jfconnect, access); absent "
+                     "where the JPD runs no such service.", "service")
+SERVICE_READY = F.gauge("jfrog_service_ready", "1 if the service's readiness probe answered OK (service: jfconnect).",
+                        "service")
+FEDERATION_TARGETS = F.gauge("jfrog_access_federation_targets",
+                             "Access Federation targets configured (/access/api/v1/system/federation).")
+# A target is identified by its name (the API's server_name); its URL is shown without user-info or query.
+FEDERATION_TARGET_INFO = F.info("jfrog_access_federation_target_info",
+                                "An Access Federation target: its URL and the entities it federates (comma-separated).",
+                                "server_name", "url", "entities")
+FEDERATION_TARGET_ACTIVE = F.gauge("jfrog_access_federation_target_active",
+                                   "1 if the Access Federation target is active.", "server_name")
 
 #: failures that say the JPD itself is in trouble (not the exporter's credentials or URL): then
 #: "not up" and "not ready" are current facts, not stale data
@@ -53,12 +72,15 @@ class HealthCollector(Collector[CollectorSettings]):
 
     async def collect(self, run: Run) -> None:
         probes = [run.part(PING, self._ping), run.part(READINESS, self._readiness),
-                  run.part(ROUTER_HEALTH, self._router)]
+                  run.part(ROUTER_HEALTH, self._router), run.part(ACCESS_PING, self._service_ping, "access")]
         if self.target.auth.kind == "anonymous":
             await asyncio.gather(*probes)  # without credentials, the probes are all there is to read
             return
         await asyncio.gather(*probes, run.part(VERSION, self._version),
-                             run.part(self._license_endpoint, self._licenses))
+                             run.part(self._license_endpoint, self._licenses),
+                             run.part(JFCONNECT_PING, self._service_ping, "jfconnect"),
+                             run.part(JFCONNECT_READINESS, self._service_readiness, "jfconnect"),
+                             run.part(ACCESS_FEDERATION, self._access_federation))
 
     @staticmethod
     async def _ping(part: Part) -> None:
@@ -76,6 +98,19 @@ class HealthCollector(Collector[CollectorSettings]):
             part.out.gauge(READY, result.ok and result.status == 200 and parse_readiness(result.body))
         part.current_on_failure = result.outcome in _JPD_FAULTS
         result.require()
+
+    @staticmethod
+    async def _service_ping(part: Part, service: str) -> None:
+        await _service_probe(part, SERVICE_UP, service, frozenset({200}))
+
+    @staticmethod
+    async def _service_readiness(part: Part, service: str) -> None:
+        # A service that is not ready answers 503: that is data, not a failure.
+        await _service_probe(part, SERVICE_READY, service, frozenset({200, 503}))
+
+    @staticmethod
+    async def _access_federation(part: Part) -> None:
+        federation_families(parse_result(parse_access_federation, await part.get()), part.out)
 
     @staticmethod
     async def _router(part: Part) -> None:
@@ -98,6 +133,30 @@ class HealthCollector(Collector[CollectorSettings]):
             if result.ok:
                 self._license_endpoint = LICENSE
         return result
+
+
+async def _service_probe(part: Part, family: Family, service: str, accept: frozenset[int]) -> None:
+    """One probe of a service: 1 if it said OK, 0 if it refused or the JPD does not answer.
+
+    An edition without the service answers 404 (unsupported: no series). Rejected credentials and a
+    200 that is not the probe's answer (a page from a proxy) say nothing about the service: no series.
+    """
+    result = await part.client.probe(part.endpoint, expect="text", accept=accept)
+    said_ok = result.ok and parse_service_probe(result.body)
+    if result.ok and result.status == 200 and not said_ok:
+        raise CollectionError(Outcome.BAD_RESPONSE, f"{part.endpoint}: expected OK, got {one_line(result.body, 60)!r}")
+    if result.ok or result.outcome in _JPD_FAULTS:
+        part.out.gauge(family, said_ok and result.status == 200, service=service)
+    part.current_on_failure = result.outcome in _JPD_FAULTS
+    result.require()
+
+
+def federation_families(targets: list[FederationTarget], out: Emitter) -> None:
+    out.touch(FEDERATION_TARGET_INFO, FEDERATION_TARGET_ACTIVE)
+    out.gauge(FEDERATION_TARGETS, len(targets))
+    for target in targets:
+        out.info(FEDERATION_TARGET_INFO, server_name=target.name, url=target.url, entities=",".join(target.entities))
+        out.gauge(FEDERATION_TARGET_ACTIVE, target.active, server_name=target.name)
 
 
 def router_families(services: list[ServiceHealth], out: Emitter) -> None:
@@ -130,6 +189,15 @@ class ServiceHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class FederationTarget:
+    name: str
+    url: str
+    entities: tuple[str, ...]
+    #: None where the answer does not say
+    active: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class License:
     license_type: str
     licensed_to: str
@@ -144,6 +212,28 @@ def parse_ping(body: object) -> bool:
 def parse_readiness(body: object) -> bool:
     code = body.get("code") if isinstance(body, dict) else None
     return isinstance(code, str) and code.upper() == "OK"
+
+
+def parse_service_probe(body: object) -> bool:
+    """JFConnect answers "Ok", Access "OK" (4.10.1, 4.7.4): plain text, in either case."""
+    return isinstance(body, str) and body.strip().upper() == "OK"
+
+
+def parse_access_federation(body: object) -> list[FederationTarget]:
+    """The targets of 4.7.7.1, wrapped in "configurations". Only what is no secret is kept: the URL
+    without user-info or query, never the filters' patterns or any credential."""
+    targets: dict[str, FederationTarget] = {}
+    for entry in listed(body, "access federation", "configurations"):
+        if not isinstance(entry, dict):
+            raise UnexpectedShape("access federation", "JSON objects", entry)
+        entities = entry.get("entities")
+        names = sorted({scalar_text(e).lower() for e in entities if scalar_text(e)}) \
+            if isinstance(entities, list) else []
+        active = entry.get("active")
+        target = FederationTarget(scalar_text(entry.get("name")), safe_url(entry.get("url")), tuple(names),
+                                  active if isinstance(active, bool) else None)
+        targets.setdefault(target.name, target)  # a name listed twice is one target
+    return list(targets.values())
 
 
 def parse_router_health(body: object) -> list[ServiceHealth]:

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.simulator import federation_data, maintenance_data, replication_data, security_data, workers_data
+from exporter.simulator import (
+    federation_data,
+    maintenance_data,
+    replication_data,
+    security_data,
+    services_data,
+    workers_data,
+)
 
 GB = 1024**3
 MB = 1024**2
@@ -152,6 +159,7 @@ def healthy(now: float | None = None) -> Scenario:
                federation_data.AREA: federation_data.healthy_area(),
                maintenance_data.AREA: maintenance_data.healthy_area(now),
                workers_data.AREA: workers_data.healthy_area(now),
+               services_data.AREA: services_data.healthy_area(),
                **security_data.healthy_areas(day, _STANDARD_REPOS)},
     )
 
@@ -166,7 +174,8 @@ def oss(now: float | None = None) -> Scenario:
         services=[Service("jfrt@01hoss", "art1"), Service("jfac@01hoss", "art1")],
         storage=_storage(),
         repos=[r for r in _STANDARD_REPOS if r.repo_type != "FEDERATED"],
-        areas=security_data.oss_areas(today_midnight(now), _STANDARD_REPOS),
+        areas={**security_data.oss_areas(today_midnight(now), _STANDARD_REPOS),
+               services_data.AREA: services_data.oss_area()},
     )
 
 
@@ -199,7 +208,8 @@ def cloud(now: float | None = None) -> Scenario:
         router_nodes=["cloud-node-1"],
         storage=storage,
         repos=list(_STANDARD_REPOS),
-        areas=security_data.healthy_areas(today_midnight(now), _STANDARD_REPOS),
+        areas={**security_data.healthy_areas(today_midnight(now), _STANDARD_REPOS),
+               services_data.AREA: services_data.ServicesArea()},
     )
 
 
@@ -207,9 +217,13 @@ def degraded(now: float | None = None) -> Scenario:
     day = today_midnight(now)
     scenario = healthy(now)
     scenario.name = "degraded"
-    scenario.description = ("a router service UNHEALTHY, readiness failing, filestore 96 % full, license expiring, "
-                            "garbage collection running, a certificate expired, a token expiring in 3 days")
+    scenario.description = ("a router service UNHEALTHY, readiness failing, JFConnect not ready, filestore 96 % full, "
+                            "license expiring, garbage collection running, a certificate expired, a token expiring in "
+                            "3 days")
     scenario.ready = False
+    services = services_data.area(scenario)
+    assert services is not None
+    services.jfconnect_ready = False
     scenario.areas[security_data.AREA] = security_data.degraded_security(day)
     scenario.ha_licenses = [
         License("Enterprise", day + 5 * DAY, "Acme Corp", "art1", "http://10.0.0.1:8091/artifactory"),

@@ -70,6 +70,12 @@ async def test_wrong_token_is_unauthorized_but_the_jpd_is_up(sim, collect_once) 
     assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/artifactory/api/system/ping") == 1
     assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/artifactory/api/system/version") == 0
     assert "check the configured credentials" in engine.store.run("sim", "health").reason
+    # JFConnect wants a token: refused, it is not reported down but not known either. Access answers anyone.
+    assert value(samples, "jfrog_service_up", service="jfconnect") is None
+    assert value(samples, "jfrog_service_up", service="access") == 1
+    assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/jfconnect/api/v1/system/ping") == 0
+    parts = {p.endpoint: p.outcome.value for p in engine.store.run("sim", "health").parts}
+    assert parts["/jfconnect/api/v1/system/ping"] == "unauthorized"
 
 
 async def test_non_admin_token_fails_only_the_license_part(sim, collect_once) -> None:
@@ -81,9 +87,16 @@ async def test_non_admin_token_fails_only_the_license_part(sim, collect_once) ->
     assert value(samples, "jfrog_router_service_healthy", node_id="art1", service_id="router") == 1
     assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/artifactory/api/system/licenses") == 0
     assert value(samples, "jfrog_exporter_credentials_accepted") == 1
+    # The services' probes work for any user; only Access Federation's targets need an admin.
+    assert value(samples, "jfrog_service_up", service="jfconnect") == 1
+    assert value(samples, "jfrog_service_ready", service="jfconnect") == 1
+    assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/access/api/v1/system/federation") == 0
+    assert value(samples, "jfrog_access_federation_targets") is None
     run = engine.store.run("sim", "health")
     assert run.outcome.value == "forbidden"
-    assert run.reason.startswith("1 of 5 parts failed; first: /artifactory/api/system/licenses: HTTP 403")
+    assert {p.endpoint for p in run.parts if p.outcome.value == "forbidden"} == {
+        "/artifactory/api/system/licenses", "/access/api/v1/system/federation"}
+    assert run.reason.startswith("2 of 9 parts failed; first: ")
     # Some parts answer: the JPD is not in trouble, so the collector keeps its interval.
     assert run.consecutive_outages == 0
 
@@ -101,6 +114,55 @@ async def test_unreachable_jpd_is_down_and_keeps_its_license(sim, collect_once) 
         await engine.shutdown()
     assert value(samples, "jfrog_up") == 0
     assert value(samples, "jfrog_ready") == 0
+    # The services are down with it; the federation targets configured stay as last read.
+    assert value(samples, "jfrog_service_up", service="jfconnect") == 0
+    assert value(samples, "jfrog_service_up", service="access") == 0
+    assert value(samples, "jfrog_service_ready", service="jfconnect") == 0
+    assert value(samples, "jfrog_access_federation_targets") == 2
     assert value(samples, "jfrog_license_expiry_timestamp_seconds", node_id="art1") == today_midnight() + 400 * DAY
     assert value(samples, "jfrog_exporter_endpoint_up", endpoint="/artifactory/api/system/licenses") == 0
     assert engine.store.run("sim", "health").outcome.value == "unreachable"
+
+
+# -- platform services: JFConnect, Access, Access Federation -------------------------------------
+
+JFCONNECT_PING = "/jfconnect/api/v1/system/ping"
+ACCESS_FEDERATION = "/access/api/v1/system/federation"
+
+
+async def test_services_up_and_federation_targets_without_secrets(sim, collect_once) -> None:
+    url, _ = await sim.start("healthy")
+    samples, engine = await collect_once([make_target(url)], only=["health"])
+    assert value(samples, "jfrog_service_up", service="jfconnect") == 1
+    assert value(samples, "jfrog_service_up", service="access") == 1
+    assert value(samples, "jfrog_service_ready", service="jfconnect") == 1
+    assert value(samples, "jfrog_access_federation_targets") == 2
+    assert value(samples, "jfrog_access_federation_target_info", server_name="access-eu",
+                 url="https://access-eu.acme.example/access", entities="groups,permissions,users") == 1
+    # User-info and query are stripped; the inactive target says so.
+    assert value(samples, "jfrog_access_federation_target_info", server_name="access-dr",
+                 url="https://dr.acme.example/access") == 1
+    assert value(samples, "jfrog_access_federation_target_active", server_name="access-dr") == 0
+    text = engine.store.payload.text.decode()
+    assert "Fed3rat10n-s3cret" not in text and "s3cret-q" not in text and "federation@" not in text
+    assert value(samples, "jfrog_exporter_collector_success", collector="health") == 1
+
+
+async def test_jfconnect_not_ready_is_data(sim, collect_once) -> None:
+    url, _ = await sim.start("degraded")
+    samples, engine = await collect_once([make_target(url)], only=["health"])
+    assert value(samples, "jfrog_service_up", service="jfconnect") == 1
+    assert value(samples, "jfrog_service_ready", service="jfconnect") == 0
+    assert engine.store.run("sim", "health").outcome.value == "success"
+
+
+async def test_edition_without_the_services_reports_them_unsupported(sim, collect_once) -> None:
+    url, _ = await sim.start("oss")
+    samples, _ = await collect_once([make_target(url)], only=["health"])
+    assert value(samples, "jfrog_service_up", service="access") == 1
+    assert value(samples, "jfrog_service_up", service="jfconnect") is None
+    assert value(samples, "jfrog_service_ready", service="jfconnect") is None
+    assert value(samples, "jfrog_access_federation_targets") is None
+    for endpoint in (JFCONNECT_PING, "/jfconnect/api/v1/system/readiness", ACCESS_FEDERATION):
+        assert value(samples, "jfrog_exporter_endpoint_up", endpoint=endpoint) == 1
+    assert value(samples, "jfrog_exporter_collector_success", collector="health") == 1

@@ -300,6 +300,10 @@ CASES = [
     Case("version", health.parse_version, health.version_families, ("/artifactory/api/system/version",)),
     Case("licenses", health.parse_licenses, health.license_families,
          ("core/licenses", "/artifactory/api/system/license")),
+    Case("service_probe", health.parse_service_probe,
+         lambda up, out: out.gauge(health.SERVICE_UP, up, service="jfconnect")),
+    Case("access_federation", health.parse_access_federation, health.federation_families,
+         ("core/access-federation", "/access/api/v1/system/federation")),
     # storage
     Case("storage_info", storage.parse_storage_info, storage.storage_families,
          ("core/storageinfo", "/artifactory/api/storageinfo")),

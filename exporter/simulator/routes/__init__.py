@@ -13,10 +13,12 @@ from exporter.simulator.routes import (
     replication,
     repositories,
     security,
+    services,
     storage,
     system,
     workers,
 )
 
 ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, repositories, openmetrics,
-                                   maintenance, workers, security, legacy_security, aql]
+                                   maintenance, workers, security, legacy_security, aql,
+                                   services]

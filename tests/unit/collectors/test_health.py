@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from exporter.collectors.health import (
+    FederationTarget,
+    parse_access_federation,
     parse_licenses,
     parse_ping,
     parse_readiness,
     parse_router_health,
+    parse_service_probe,
     parse_version,
 )
 from tests.support import documented
@@ -24,6 +27,26 @@ def test_ping_and_readiness_samples() -> None:
     assert parse_readiness({"code": "OK"})
     assert not parse_readiness({"code": "UNAVAILABLE"})
     assert not parse_readiness("OK")
+
+
+def test_service_probe_samples() -> None:
+    # JFConnect answers "Ok" (4.10.1, 4.10.3), Access "OK": plain text either way.
+    assert parse_service_probe("Ok")
+    assert parse_service_probe("OK\n")
+    assert not parse_service_probe("<html><title>Sign in</title></html>")
+    assert not parse_service_probe({"code": "OK"})
+
+
+def test_access_federation_sample_keeps_no_secret() -> None:
+    # 4.7.7.1 sample: the URL loses its trailing slash; filters are not kept.
+    assert parse_access_federation(documented("core", "access-federation.json")) == [
+        FederationTarget("access-2", "https://access.example.com/access", ("groups", "permissions", "users"), True)]
+    [target] = parse_access_federation({"configurations": [
+        {"name": "dr", "url": "https://sync:pa55@dr.example/access/?token=t0k", "entities": ["users"]}]})
+    assert (target.url, target.active) == ("https://dr.example/access", None)
+    assert parse_access_federation({"configurations": []}) == []
+    with pytest.raises(ValueError):
+        parse_access_federation({"federations": []})
 
 
 def test_router_health_unhealthy_sample_reports_each_service() -> None:
