@@ -20,14 +20,24 @@ def _replication_passwords(url: str) -> set[str]:
     return {e["password"] for e in entries if isinstance(e, dict) and e.get("password")}
 
 
+def _federation_secrets(url: str) -> set[str]:
+    """The user-info and query the simulated JPD puts in its Access Federation target URLs."""
+    body = httpx.get(url + "/access/api/v1/system/federation", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    found = set()
+    for target in body["configurations"]:
+        parts = httpx.URL(target["url"])
+        found |= {v for v in (parts.password, *parts.params.values()) if v}
+    return found
+
+
 def test_no_secret_in_logs_pages_or_labels(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD)
     with simulator(tmp_path, "replication", "--token", TOKEN, "--user", "monitor", "--password", PASSWORD) as sim:
-        secrets = {TOKEN, PASSWORD, *_replication_passwords(sim.url)}
-        assert len(secrets) >= 3, "the scenario must carry replication passwords to hide"
+        secrets = {TOKEN, PASSWORD, *_replication_passwords(sim.url), *_federation_secrets(sim.url)}
+        assert len(secrets) >= 5, "the scenario must carry replication passwords and federation user-info to hide"
         config = tmp_path / "config.yaml"
         collectors = ", ".join(f"{name}: {{enabled: true}}" for name in COLLECTORS)
         config.write_text(
@@ -46,6 +56,7 @@ def test_no_secret_in_logs_pages_or_labels(tmp_path: Path) -> None:
                 httpx.get(exp.url + "/").text,
             ]
             assert "jfrog_replication_status" in pages[0]
+            assert "jfrog_access_federation_target_info" in pages[0]
             assert 'target="by-password"' in pages[0]
     output = exp.output() + sim.output()
     assert "DEBUG" in output, "the run must have been at debug level"
