@@ -48,8 +48,8 @@ SCHEMA: dict[str, Any] = {
     },
     "platform": {
         "down_for": "duration", "not_ready_for": "duration", "router_service_unhealthy_for": "duration",
-        "license_expiry_warning": "duration", "license_expiry_critical": "duration",
-        "license_expiry_for": "duration",
+        "access_down_for": "duration", "jfconnect_not_ready_for": "duration",
+        "license_expiry_warning": "duration", "license_expiry_critical": "duration", "license_expiry_for": "duration",
     },
     "storage": {
         "filestore_used_warning": "ratio", "filestore_used_critical": "ratio", "filestore_used_for": "duration",
@@ -288,6 +288,28 @@ def _platform(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
                 p["license_expiry_for"], "warning", license_summary, license_description),
         r.alert("JfrogLicenseExpiring", critical, p["license_expiry_for"], "critical",
                 license_summary, license_description),
+        *_platform_services(p, r),
+    ]
+
+
+def _platform_services(p: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
+    """The platform's services besides Artifactory; a JPD that is down altogether is JfrogDown's business."""
+    unless_down = "unless on (target) (jfrog_up == 0)"
+    return [
+        r.alert(
+            "JfrogAccessDown", f'(jfrog_service_up{{service="access"}} == 0) {unless_down}', p["access_down_for"],
+            "critical",
+            "Access of JPD {{ $labels.target }} is down",
+            "The Access service of JPD {{ $labels.target }} has not answered its ping for "
+            f"{p['access_down_for']} while Artifactory answers: logins, tokens and permission checks fail.",
+        ),
+        r.alert(
+            "JfrogJFConnectNotReady", f'(jfrog_service_ready{{service="jfconnect"}} == 0) {unless_down}',
+            p["jfconnect_not_ready_for"], "warning",
+            "JFConnect of JPD {{ $labels.target }} is not ready",
+            "The JFConnect service of JPD {{ $labels.target }} has not answered its readiness probe with OK for "
+            f"{p['jfconnect_not_ready_for']}: entitlements and license updates from JFrog are not applied.",
+        ),
     ]
 
 

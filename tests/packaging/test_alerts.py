@@ -272,6 +272,7 @@ QUERY_SITUATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: rules whose metrics are meant for another situation than their collector's
 RULE_SITUATIONS = {"JfrogPudError": "maintenance-pud-error", "JfrogWorkerProbeFailing": "workers-probe-failing",
                    "JfrogFilestoreFillingUp": "filling", "JfrogNotReady": "degraded", "JfrogDown": "down",
+                   "JfrogJFConnectNotReady": "degraded",
                    "JfrogOpenMetricsSamplesDropped": "degraded"}
 GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "1h"}
 TOKEN_LIFETIME = 2 * 86400
@@ -287,6 +288,7 @@ FIRES: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
     ("JfrogExporterCredentialsRejected", "critical"): ("rejected", {}),
     ("JfrogDown", "critical"): ("down", {}),
     ("JfrogNotReady", "critical"): ("degraded", {}),
+    ("JfrogJFConnectNotReady", "warning"): ("degraded", {}),
     ("JfrogRouterServiceUnhealthy", "warning"): ("degraded", {"node_id": "art1", "service_id": "jffe@01h00nodeart1"}),
     ("JfrogLicenseExpiring", "critical"): ("degraded", {"node_id": "art1"}),
     ("JfrogFilestoreAlmostFull", "critical"): ("degraded", {}),
@@ -317,6 +319,7 @@ NOT_SIMULATED = {
     ("JfrogGarbageCollectionRunningLong", "warning"): "the maintenance scenario's garbage collection runs for "
                                                       "25 minutes, under the threshold",
     ("JfrogWorkerNearLimit", "warning"): "no scenario keeps a worker's last execution above 90 % of a limit",
+    ("JfrogAccessDown", "critical"): "no scenario stops Access while Artifactory answers",
     ("JfrogCertificateExpiring", "critical"): "no scenario has a certificate expiring within 7 days",
     ("JfrogLicenseExpiring", "warning"): "the degraded scenario's license of node art2 (20 days) is in the warning "
                                          "range, but that of art1 (5 days) is critical, which keeps it quiet (QUIET)",
@@ -329,6 +332,7 @@ QUIET: tuple[tuple[str, str, str], ...] = (
     # A rejected token is the exporter's fault: the JPD answers its probes and is not reported down.
     ("JfrogDown", "critical", "rejected"),
     ("JfrogNotReady", "critical", "rejected"),
+    ("JfrogAccessDown", "critical", "rejected"),
     # Certificates valid for 90 and 200 days and one expired 30 days ago: an expired one is not "expiring".
     ("JfrogCertificateExpiring", "warning", "token"),
     ("JfrogCertificateExpiring", "critical", "token"),

@@ -28,6 +28,7 @@ ALERTS: dict[str, set[tuple[str, str]]] = {
     "healthy": set(),
     "degraded": {
         ("JfrogNotReady", "critical"),
+        ("JfrogJFConnectNotReady", "warning"),
         ("JfrogRouterServiceUnhealthy", "warning"),
         # Node art1's license expires in 5 days; art2's, in 20, is in the warning range and waits.
         ("JfrogLicenseExpiring", "critical"),
