@@ -307,6 +307,7 @@ def overview(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
                   q(f"max by (target, version, revision) (jfrog_artifactory_info{{{T}}})", instant=True, table=True),
                   hide=("Value",), w=8, h=5),
         ]),
+        _services_row(),
         Row("Router services", [
             table("Router services", "Every service of every node as the router reports it; unhealthy ones first.",
                   q(f"max by (target, node_id, service_id) (jfrog_router_service_healthy{{{T}}})", instant=True,
@@ -375,6 +376,38 @@ def overview(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
                          f"(rate(jfrog_exporter_api_request_duration_seconds_bucket{{{T}}}[$__rate_interval])))",
                          "{{target}} {{endpoint}}"), unit="s", w=12, h=7),
         ]),
+    ])
+
+
+def _services_row() -> Row:
+    """The platform's services besides Artifactory: JFConnect, Access and Access Federation's targets."""
+    def service(metric: str, name: str) -> prometheus.Dataquery:
+        return q(f'max by (target) ({metric}{{service="{name}", {T}}})', "{{target}}")
+
+    not_installed = "not installed"
+    return Row("Platform services", [
+        stat("Access up", "1 when Access answers its ping (/access/api/v1/system/ping): logins, tokens and "
+             "permissions depend on it.", service("jfrog_service_up", "access"), mappings=UP_DOWN,
+             thresholds=steps((RED, None), (GREEN, 1)), w=4, h=5),
+        stat("JFConnect up", "1 when JFConnect answers its ping (/jfconnect/api/v1/system/ping). No value: the JPD "
+             "runs no JFConnect (disabled, OSS).", service("jfrog_service_up", "jfconnect"), mappings=UP_DOWN,
+             thresholds=steps((RED, None), (GREEN, 1)), no_value=not_installed, w=4, h=5),
+        stat("JFConnect ready", "1 when JFConnect's readiness probe (/jfconnect/api/v1/system/readiness) answers "
+             "OK; entitlements and license updates from JFrog wait while it is not.",
+             service("jfrog_service_ready", "jfconnect"),
+             mappings=value_map({"0": ("NOT READY", RED), "1": ("READY", GREEN)}),
+             thresholds=steps((RED, None), (GREEN, 1)), no_value=not_installed, w=4, h=5),
+        table("Access Federation targets",
+              "Targets Access federates users, groups and permissions with (/access/api/v1/system/federation, "
+              "admin only); URLs without user-info. No data: no target, or an edition without Access Federation.",
+              q(f"max by (target, server_name, url, entities) (jfrog_access_federation_target_info{{{T}}})",
+                instant=True, table=True),
+              q(f"max by (target, server_name) (jfrog_access_federation_target_active{{{T}}})", instant=True,
+                table=True),
+              hide=("Value #A",), rename={"Value #B": "Active", "server_name": "Name"}, sort=("Active", False),
+              overrides=[column("Active", mappings=value_map({"0": ("INACTIVE", ORANGE), "1": ("ACTIVE", GREEN)}),
+                                colour_cells=True)],
+              thresholds=steps((ORANGE, None), (GREEN, 1)), w=12, h=5),
     ])
 
 
