@@ -49,7 +49,7 @@ def healthy_area() -> ServicesArea:
                          include_patterns=["team_a_*"], exclude_patterns=["local_*"]),
         # Configured with user-info and a query: neither may reach a label.
         FederationTarget("access-dr", "https://federation:Fed3rat10n-s3cret@dr.acme.example/access?token=s3cret-q",
-                         entities=["users", "groups", "permissions", "tokens"], active=False),
+                         entities=["users", "groups"], active=False),
     ])
 
 
