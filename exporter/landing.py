@@ -221,6 +221,8 @@ def jpd_facts(card: TargetStatus) -> list[str]:
         items.append(fact(f"{len(card.unhealthy_services)} of {card.services} services unhealthy: {shown}", "bad"))
     elif card.services:
         items.append(fact(f"{card.services} services healthy", "ok"))
+    if card.up is not False:  # a JPD that is down takes its services with it: one DOWN says it
+        items.extend(fact(problem, "bad") for problem in card.service_problems)
     if card.license is not None:
         warn = card.license.days_left < LICENSE_WARNING_DAYS
         node = f" ({card.license.node_id})" if card.license.node_id else ""

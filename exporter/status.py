@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import Metric
 
-from exporter.collectors.health import ARTIFACTORY_INFO, LICENSE_EXPIRY, READY, ROUTER_SERVICE, UP
+from exporter.collectors.health import (
+    ARTIFACTORY_INFO,
+    LICENSE_EXPIRY,
+    READY,
+    ROUTER_SERVICE,
+    SERVICE_READY,
+    SERVICE_UP,
+    UP,
+)
 from exporter.collectors.storage import FILESTORE_SIZE, FILESTORE_USED
 from exporter.selfmetrics import CREDENTIALS_ACCEPTED, MISCONFIGURED, TARGET_INFO
 
@@ -27,8 +35,10 @@ if TYPE_CHECKING:
 #: the families whose samples the store keeps for the page (a few per target, never per repository)
 PAGE_FAMILIES = frozenset(family.name for family in (
     UP, READY, ROUTER_SERVICE, ARTIFACTORY_INFO, LICENSE_EXPIRY, FILESTORE_SIZE, FILESTORE_USED,
-    CREDENTIALS_ACCEPTED, MISCONFIGURED, TARGET_INFO,
+    CREDENTIALS_ACCEPTED, MISCONFIGURED, TARGET_INFO, SERVICE_UP, SERVICE_READY,
 ))
+#: how the page names the platform's services (jfrog_service_up's `service` label)
+_SERVICE_NAMES = {"access": "Access", "jfconnect": "JFConnect"}
 
 #: the warning levels of the alerting rules: a card turns degraded when the alerts start to warn
 LICENSE_WARNING_DAYS = 30.0
@@ -106,6 +116,8 @@ class TargetStatus:
     ready: bool | None
     services: int
     unhealthy_services: tuple[str, ...]
+    #: the platform's services (Access, JFConnect) that are down or not ready, e.g. "JFConnect not ready"
+    service_problems: tuple[str, ...]
     license: License | None
     filestore: Filestore | None
     version: str
@@ -142,6 +154,14 @@ def _unhealthy(readings: Iterable[Reading]) -> tuple[str, ...]:
                         for r in readings if r.name == ROUTER_SERVICE.name and not r.value))
 
 
+def _service_problems(readings: Iterable[Reading]) -> tuple[str, ...]:
+    """A service that is down is not also said to be not ready."""
+    down = {r.label("service") for r in readings if r.name == SERVICE_UP.name and not r.value}
+    not_ready = {r.label("service") for r in readings if r.name == SERVICE_READY.name and not r.value} - down
+    return tuple([f"{_SERVICE_NAMES.get(s, s)} down" for s in sorted(down)]
+                 + [f"{_SERVICE_NAMES.get(s, s)} not ready" for s in sorted(not_ready)])
+
+
 def _failures(runs: Mapping[str, RunRecord]) -> tuple[Failure, ...]:
     """Failed parts grouped by outcome and reason, in the order of the first collector that has them."""
     groups: dict[tuple[str, str], list[tuple[str, float | None]]] = {}
@@ -166,6 +186,7 @@ def _jpd_problems(status: TargetStatus) -> list[str]:
         problems.append("not ready")
     if status.unhealthy_services:
         problems.append(f"{len(status.unhealthy_services)} of {status.services} router services unhealthy")
+    problems.extend(status.service_problems)
     if status.license is not None and status.license.days_left < LICENSE_WARNING_DAYS:
         problems.append(license_text(status.license))
     if status.filestore is not None and status.filestore.used_ratio >= FILESTORE_WARNING_RATIO:
@@ -217,6 +238,7 @@ def judge(target: str, readings: tuple[Reading, ...], runs: Mapping[str, RunReco
         ready=_gauge(readings, READY.name),
         services=sum(1 for r in readings if r.name == ROUTER_SERVICE.name),
         unhealthy_services=_unhealthy(readings),
+        service_problems=_service_problems(readings),
         license=_license(readings, now),
         filestore=_filestore(readings),
         version=version,

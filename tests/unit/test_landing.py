@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client.core import Metric
 
-from exporter.collectors.health import LICENSE_EXPIRY, READY, ROUTER_SERVICE, UP
+from exporter.collectors.health import LICENSE_EXPIRY, READY, ROUTER_SERVICE, SERVICE_READY, SERVICE_UP, UP
 from exporter.collectors.storage import FILESTORE_SIZE, FILESTORE_USED
 from exporter.config import AuthConfig, TargetConfig
 from exporter.families import Emitter
@@ -137,6 +137,19 @@ def test_a_degraded_jpd_is_degraded_though_every_collector_succeeded() -> None:
     assert "data 5s–40s old" in healthy
     assert summary_of(page) == "2 targets: 1 healthy, 1 degraded, 0 down, 0 with exporter-side problems"
     assert "<title>JFrog Exporter: 1 degraded</title>" in page
+
+
+def test_a_platform_service_down_or_not_ready_degrades_the_jpd() -> None:
+    parts = health("prod")
+    access, jfconnect = Emitter("prod"), Emitter("prod")
+    access.gauge(SERVICE_UP, False, service="access")
+    jfconnect.gauge(SERVICE_READY, False, service="jfconnect")
+    parts["/access/api/v1/system/ping"] = ok("/access/api/v1/system/ping", access)
+    parts["/jfconnect/api/v1/system/readiness"] = ok("/jfconnect/api/v1/system/readiness", jfconnect)
+    page = landing_page(store_with(("prod", parts, storage("prod", 0.16), True, False)), now=NOW)
+    assert cards_of(page) == {"prod": "degraded"}
+    card = card_html(page, "prod")
+    assert "<li class='bad'>Access down</li>" in card and "<li class='bad'>JFConnect not ready</li>" in card
 
 
 def test_a_jpd_that_does_not_answer_is_down_with_its_reason_once() -> None:
