@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from exporter.scheduler import Engine
 from exporter.simulator.core import DEFAULT_READER_TOKEN
+from exporter.simulator.faults import Fault
 from exporter.simulator.scenarios import DAY, today_midnight
 from tests.conftest import make_target
 from tests.support import parse_exposition, value
@@ -166,3 +167,22 @@ async def test_edition_without_the_services_reports_them_unsupported(sim, collec
     for endpoint in (JFCONNECT_PING, "/jfconnect/api/v1/system/readiness", ACCESS_FEDERATION):
         assert value(samples, "jfrog_exporter_endpoint_up", endpoint=endpoint) == 1
     assert value(samples, "jfrog_exporter_collector_success", collector="health") == 1
+
+
+async def test_a_proxy_page_is_no_answer_and_a_failing_service_is_down(sim, collect_once) -> None:
+    # A 200 page where "Ok" belongs says nothing about JFConnect: bad_response, no series. Access answering
+    # 502 through the router is Access down while Artifactory answers.
+    url, state = await sim.start("healthy")
+    state.faults += [Fault(route=JFCONNECT_PING, kind="answer", body="<html><title>Sign in</title></html>",
+                           content_type="text/html"),
+                     Fault(route="/access/api/v1/system/ping", kind="html_502")]
+    samples, engine = await collect_once([make_target(url, retries=0)], only=["health"])
+    parts = {p.endpoint: p for p in engine.store.run("sim", "health").parts}
+    assert parts[JFCONNECT_PING].outcome.value == "bad_response"
+    assert "expected OK, got '<html>" in parts[JFCONNECT_PING].reason
+    assert value(samples, "jfrog_service_up", service="jfconnect") is None
+    assert value(samples, "jfrog_exporter_endpoint_up", endpoint=JFCONNECT_PING) == 0
+    assert parts["/access/api/v1/system/ping"].outcome.value == "error"
+    assert value(samples, "jfrog_service_up", service="access") == 0
+    assert value(samples, "jfrog_up") == 1
+    assert value(samples, "jfrog_service_ready", service="jfconnect") == 1
