@@ -181,6 +181,8 @@ class JfrogClient:
         self.ping_ok: bool | None = None
         #: told about every answer; None outside of ``record``
         self.recorder: ExchangeHook | None = None
+        #: probes that refused an anonymous call and answered with credentials: asked with them first from then on
+        self._credentialed_probes: set[str] = set()
         self._proof = asyncio.Lock()
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
         self._large_body = asyncio.Lock()
@@ -241,10 +243,22 @@ class JfrogClient:
     async def probe(self, endpoint: str, *, expect: str = "json",
                     accept: frozenset[int] = frozenset({200})) -> ApiResult:
         """GET an endpoint that needs no credentials (ping, readiness, router health): without them
-        first, so that a rejected credential never hides the JPD's own state; with them if refused."""
-        result = await self.request("GET", endpoint, expect=expect, accept=accept, anonymous=True)
-        if result.outcome is Outcome.UNAUTHORIZED and self.target.auth.kind != "anonymous":
-            result = await self.request("GET", endpoint, expect=expect, accept=accept)
+        first, so that a rejected credential never hides the JPD's own state; with them if refused.
+
+        A probe that refused the anonymous call and answered with credentials (JFConnect's) is asked with
+        them first from then on, rather than collect a 401 every run; once they are refused, it is asked
+        without them first again.
+        """
+        credentials = self.target.auth.kind != "anonymous"
+        if not credentials or endpoint not in self._credentialed_probes:
+            result = await self.request("GET", endpoint, expect=expect, accept=accept, anonymous=True)
+            if result.outcome is not Outcome.UNAUTHORIZED or not credentials:
+                return result
+        result = await self.request("GET", endpoint, expect=expect, accept=accept)
+        if result.outcome is Outcome.UNAUTHORIZED:
+            self._credentialed_probes.discard(endpoint)
+        else:
+            self._credentialed_probes.add(endpoint)
         return result
 
     async def ping(self) -> ApiResult:

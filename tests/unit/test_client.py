@@ -148,6 +148,28 @@ async def test_credentials_are_sent_except_for_anonymous_calls() -> None:
     assert seen[0] is None and seen[1] is not None and seen[1].startswith("Bearer ")
 
 
+async def test_a_probe_that_wants_credentials_is_asked_with_them_first_until_they_are_refused() -> None:
+    seen: list[str | None] = []
+    token = {"accepted": True}
+
+    def jfconnect(request: httpx.Request) -> httpx.Response:
+        auth = request.headers.get("Authorization")
+        seen.append(auth)
+        return httpx.Response(200, text="Ok") if auth and token["accepted"] else jfrog_error(401)
+
+    client = client_for(jfconnect)
+    try:
+        outcomes = [(await client.probe("/jfconnect/api/v1/system/ping", expect="text")).outcome for _ in range(2)]
+        assert outcomes == [Outcome.SUCCESS, Outcome.SUCCESS]
+        assert [a is not None for a in seen] == [False, True, True], "the second probe goes straight to credentials"
+        token["accepted"] = False
+        assert (await client.probe("/jfconnect/api/v1/system/ping", expect="text")).outcome is Outcome.UNAUTHORIZED
+        await client.probe("/jfconnect/api/v1/system/ping", expect="text")
+        assert [a is not None for a in seen[3:]] == [True, False, True], "refused: anonymously first again"
+    finally:
+        await client.aclose()
+
+
 async def test_unreachable_is_retried_then_classified() -> None:
     client = JfrogClient(make_target("http://127.0.0.1:9", retries=1))
     try:
