@@ -78,9 +78,12 @@ class HealthCollector(Collector[CollectorSettings]):
             return
         await asyncio.gather(*probes, run.part(VERSION, self._version),
                              run.part(self._license_endpoint, self._licenses),
-                             run.part(JFCONNECT_PING, self._service_ping, "jfconnect"),
-                             run.part(JFCONNECT_READINESS, self._service_readiness, "jfconnect"),
-                             run.part(ACCESS_FEDERATION, self._access_federation))
+                             self._jfconnect(run), run.part(ACCESS_FEDERATION, self._access_federation))
+
+    async def _jfconnect(self, run: Run) -> None:
+        # Readiness after ping: its 503 says "not ready" only from a service that answers its ping.
+        up = await run.part(JFCONNECT_PING, self._service_ping, "jfconnect")
+        await run.part(JFCONNECT_READINESS, self._service_readiness, "jfconnect", up is True)
 
     @staticmethod
     async def _ping(part: Part) -> None:
@@ -100,13 +103,14 @@ class HealthCollector(Collector[CollectorSettings]):
         result.require()
 
     @staticmethod
-    async def _service_ping(part: Part, service: str) -> None:
-        await _service_probe(part, SERVICE_UP, service, frozenset({200}))
+    async def _service_ping(part: Part, service: str) -> bool:
+        return await _service_probe(part, SERVICE_UP, service, frozenset({200}))
 
     @staticmethod
-    async def _service_readiness(part: Part, service: str) -> None:
-        # A service that is not ready answers 503: that is data, not a failure.
-        await _service_probe(part, SERVICE_READY, service, frozenset({200, 503}))
+    async def _service_readiness(part: Part, service: str, pinged: bool) -> bool:
+        # A service that answers its ping and is not ready answers 503: data, not a failure. Without that
+        # ping, a 503 may as well come from a JPD (or a proxy) that answers nothing else: the JPD's fault.
+        return await _service_probe(part, SERVICE_READY, service, frozenset({200, 503}) if pinged else frozenset({200}))
 
     @staticmethod
     async def _access_federation(part: Part) -> None:
@@ -135,7 +139,7 @@ class HealthCollector(Collector[CollectorSettings]):
         return result
 
 
-async def _service_probe(part: Part, family: Family, service: str, accept: frozenset[int]) -> None:
+async def _service_probe(part: Part, family: Family, service: str, accept: frozenset[int]) -> bool:
     """One probe of a service: 1 if it said OK, 0 if it refused or the JPD does not answer.
 
     An edition without the service answers 404 (unsupported: no series). Rejected credentials and a
@@ -149,6 +153,7 @@ async def _service_probe(part: Part, family: Family, service: str, accept: froze
         part.out.gauge(family, said_ok and result.status == 200, service=service)
     part.current_on_failure = result.outcome in _JPD_FAULTS
     result.require()
+    return said_ok and result.status == 200
 
 
 def federation_families(targets: list[FederationTarget], out: Emitter) -> None:

@@ -21,6 +21,10 @@ ANSWERS: dict[str, httpx.Response] = {
     "/artifactory/api/system/version": httpx.Response(200, json={"version": "7.104.3", "revision": "1"}),
     "/artifactory/api/system/licenses": httpx.Response(200, json=[
         {"type": "Enterprise", "validThrough": "Jan 1, 2030", "licensedTo": "Acme", "nodeId": "n1"}]),
+    "/jfconnect/api/v1/system/ping": httpx.Response(200, text="Ok"),
+    "/jfconnect/api/v1/system/readiness": httpx.Response(200, text="Ok"),
+    "/access/api/v1/system/ping": httpx.Response(200, text="OK"),
+    "/access/api/v1/system/federation": httpx.Response(200, json={"configurations": []}),
 }
 
 
