@@ -31,8 +31,8 @@ EXPECTED = {
     "huge": Outcome.BAD_RESPONSE,
 }
 
-#: families a failed health run replaces on purpose (the JPD is reported down, the rest stays)
-HEALTH_PARTIAL = {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy"}
+#: families a failed health run replaces on purpose (the JPD and its services are reported down, the rest stays)
+HEALTH_PARTIAL = {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy", "jfrog_service_up", "jfrog_service_ready"}
 
 #: settings that make a collector call every endpoint on back-to-back runs
 SETTINGS_FOR = {"activity": {"activity": {"settle": 0}}}
