@@ -445,7 +445,8 @@ DEMO_COLLECTORS: dict[str, dict[str, Any]] = {
     "security": {"interval": "5m"},
     # A short settle: the simulator writes no row late, and counters move within the first minute.
     "activity": {"enabled": True, "interval": "30s", "settle": "5s"},
-    "openmetrics": {"enabled": True, "interval": "15s"},
+    "openmetrics": {"enabled": True, "interval": "15s", "distribution": True},
+    "distribution": {"enabled": True, "interval": "30s"},
 }
 
 

@@ -184,6 +184,8 @@ class JfrogClient:
         #: probes that refused an anonymous call and answered with credentials: asked with them first from then on
         self._credentialed_probes: set[str] = set()
         self._proof = asyncio.Lock()
+        self._transport = transport
+        self._siblings: dict[str, JfrogClient] = {}
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
         self._large_body = asyncio.Lock()
         self._max_bytes = target.max_response_bytes
@@ -215,7 +217,27 @@ class JfrogClient:
         self._in_flight = [0] * shards
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(pool.aclose() for pool in self._pools))
+        await asyncio.gather(*(pool.aclose() for pool in self._pools),
+                             *(sibling.aclose() for sibling in self._siblings.values()))
+
+    def sibling(self, url: str) -> JfrogClient:
+        """The client for a service of the same JPD published at another base URL (Distribution on a host of
+        its own): the same credentials, TLS, timeouts and limits; its calls count with this client's, and it
+        is closed with this one.
+
+        A 404 there is not checked against the platform's ping, which that URL need not answer: the
+        collector that asked for the URL judges its own "not found" (a wrong URL, not a missing edition).
+        """
+        if url == self.target.url:
+            return self
+        client = self._siblings.get(url)
+        if client is None:
+            client = JfrogClient(self.target.model_copy(update={"url": url}), transport=self._transport)
+            client.stats = self.stats
+            client.recorder = self.recorder
+            client.platform = True
+            self._siblings[url] = client
+        return client
 
     def _pick_pool(self) -> int:
         return min(range(len(self._pools)), key=self._in_flight.__getitem__)

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -28,8 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exporter.collectors.base import CollectorSettings
 from exporter.collectors.registry import COLLECTORS
-from exporter.redaction import without_userinfo
-from exporter.validation import Timeout, check_patterns
+from exporter.validation import Timeout, base_url, check_patterns
 
 log = logging.getLogger(__name__)
 
@@ -220,17 +219,10 @@ CollectorsConfig = _collectors_model()
 
 def normalise_url(url: str) -> str:
     """The platform base URL: no trailing slash, no /artifactory suffix, no user-info."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{without_userinfo(url)!r} is not an http(s) URL")
-    if parts.username or parts.password:
-        raise ValueError("credentials must not be part of the URL; use auth")
-    path = parts.path.rstrip("/")
-    if path.endswith("/artifactory"):
-        path = path[: -len("/artifactory")]
-        log.info("target URL ends in /artifactory: using the platform base URL %s",
-                 urlunsplit((parts.scheme, parts.netloc, path, "", "")))
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    normalised, cut = base_url(url, "/artifactory")
+    if cut:
+        log.info("target URL ends in /artifactory: using the platform base URL %s", normalised)
+    return normalised
 
 
 class TargetConfig(BaseModel):

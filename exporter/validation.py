@@ -9,8 +9,11 @@ import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BeforeValidator
+
+from exporter.redaction import without_userinfo
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -74,3 +77,18 @@ def check_patterns(patterns: list[str]) -> list[str]:
         except re.error as exc:
             raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
     return patterns
+
+
+def base_url(url: str, service_path: str) -> tuple[str, bool]:
+    """An http(s) base URL without trailing slash or user-info, and without ``service_path`` at its end
+    (``/artifactory``, ``/distribution``: users paste a service's URL); also whether that was cut."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{without_userinfo(url)!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ValueError("credentials must not be part of the URL; use auth")
+    path = parts.path.rstrip("/")
+    cut = path.endswith(service_path)
+    if cut:
+        path = path[: -len(service_path)]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), cut

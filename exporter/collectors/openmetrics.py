@@ -3,12 +3,15 @@
 Artifactory publishes JVM, database-pool, HTTP-pool, garbage-collection and
 binary-store series at /artifactory/api/v1/metrics (an empty body when
 metrics are disabled); the standalone Federation service (RTFS) publishes
-its lag and event series at /rtfs/api/v1/metrics. Each service is one part.
+its lag and event series at /rtfs/api/v1/metrics, JFrog Distribution its
+distribution and queue series at /distribution/api/v1/metrics (on its own URL
+when ``collectors.distribution.url`` is set). Each service is one part.
 Each body goes through the lenient parser in :mod:`exporter.openmetrics_parser`,
 so whatever the JPD sends, /metrics stays valid in both exposition formats.
 
-Every vendor series gets the ``target`` label; RTFS series also get
-``service="rtfs"`` so that a name both services publish stays two series
+Every vendor series gets the ``target`` label; RTFS and Distribution series
+also get ``service="rtfs"`` or ``service="distribution"`` so that a name two
+services publish stays two series
 (a vendor's own ``target`` or ``service`` label is kept as ``exported_target``
 or ``exported_service``).
 Names starting with ``jfrog_``, and every name a declared family exposes,
@@ -43,9 +46,10 @@ log = logging.getLogger(__name__)
 F = Declarations("openmetrics")
 ARTIFACTORY_METRICS = F.endpoint("/artifactory/api/v1/metrics", Permission.ADMIN)
 RTFS_METRICS = F.endpoint("/rtfs/api/v1/metrics", Permission.ADMIN)
+DISTRIBUTION_METRICS = F.endpoint("/distribution/api/v1/metrics", Permission.ADMIN)
 
 #: every service that publishes metrics, in the order their bodies claim names and fill max_series
-SERVICES = {"artifactory": ARTIFACTORY_METRICS, "rtfs": RTFS_METRICS}
+SERVICES = {"artifactory": ARTIFACTORY_METRICS, "rtfs": RTFS_METRICS, "distribution": DISTRIBUTION_METRICS}
 
 #: the exporter's own namespace; the contract wins over a vendor family of the same name
 RESERVED_PREFIX = "jfrog_"
@@ -77,6 +81,8 @@ class OpenMetricsSettings(CollectorSettings):
     """``include``/``exclude``: regular expressions matched against the whole family or sample name."""
 
     rtfs: bool = False
+    #: also read JFrog Distribution's metrics (at collectors.distribution.url when that is set)
+    distribution: bool = False
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     max_series: Annotated[int, Field(ge=1)] = 20_000
@@ -108,7 +114,8 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
     enabled_by_default = False
     description = (
         "the JPD's own Open Metrics (JVM heap, database and HTTP pools, garbage collection; Federation service "
-        "lag with `rtfs: true`), re-exposed under the vendor's names with the target label"
+        "lag with `rtfs: true`; Distribution with `distribution: true`), re-exposed under the vendor's names with "
+        "the target label"
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -116,7 +123,8 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
         self.services = {service: ServiceState(service) for service in self._services()}
 
     def _services(self) -> list[str]:
-        return list(SERVICES) if self.settings.rtfs else ["artifactory"]
+        wanted = {"artifactory": True, "rtfs": self.settings.rtfs, "distribution": self.settings.distribution}
+        return [service for service in SERVICES if wanted[service]]
 
     async def collect(self, run: Run) -> None:
         # One service after the other: the first family to use a name keeps it and the first series fill
@@ -125,7 +133,12 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
             await run.part(SERVICES[service], self._service, service)
 
     async def _service(self, part: Part, service: str) -> None:
-        result = await part.get(expect="text")
+        client = part.client
+        if service == "distribution":
+            # Distribution may have a URL of its own: the distribution collector's setting says where.
+            url = getattr(self.target.collector_settings("distribution"), "url", None)
+            client = client.sibling(url) if url else client
+        result = await client.get(part.endpoint, expect="text")
         if result.unsupported:
             self.publish(service, None, part.out)
             raise CollectionError(Outcome.UNSUPPORTED, result.reason)
@@ -158,7 +171,7 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
         limited = False
         if body is not None:
             room = self.settings.max_series - self._series_before(service)
-            added = {"target": self.target.name, **({"service": "rtfs"} if service == "rtfs" else {})}
+            added = {"target": self.target.name, **({"service": service} if service != "artifactory" else {})}
             state.drop("unparseable", body.unparseable_lines)
             state.drop("duplicate", body.duplicate_samples)
             state.drop("name_conflict", body.conflicting_samples)

@@ -6,6 +6,7 @@ from typing import Any
 
 from exporter.collectors.activity import ActivityCollector
 from exporter.collectors.base import Collector
+from exporter.collectors.distribution import DistributionCollector
 from exporter.collectors.federation import FederationCollector
 from exporter.collectors.health import HealthCollector
 from exporter.collectors.maintenance import MaintenanceCollector
@@ -27,5 +28,6 @@ COLLECTORS: dict[str, type[Collector[Any]]] = {
         WorkersCollector,
         SecurityCollector,
         ActivityCollector,
+        DistributionCollector,
     )
 }

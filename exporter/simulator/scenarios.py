@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.simulator import (
+    distribution_data,
     federation_data,
     maintenance_data,
     replication_data,
@@ -160,6 +161,7 @@ def healthy(now: float | None = None) -> Scenario:
                maintenance_data.AREA: maintenance_data.healthy_area(now),
                workers_data.AREA: workers_data.healthy_area(now),
                services_data.AREA: services_data.healthy_area(),
+               distribution_data.AREA: distribution_data.healthy_area(now),
                **security_data.healthy_areas(day, _STANDARD_REPOS)},
     )
 
@@ -273,6 +275,7 @@ def large(now: float | None = None, repos: int = 10_000) -> Scenario:
     federation_data.populate_large(scenario, count=max(1, repos // 20))
     workers_data.populate_large(scenario, now, count=max(2, repos // 50))
     security_data.populate_large(scenario, today_midnight(now), users=repos // 2, tokens=repos * 3 // 10)
+    distribution_data.populate_large(scenario, now, count=repos)
     return scenario
 
 
@@ -290,6 +293,7 @@ SCENARIOS: dict[str, Callable[..., Scenario]] = {
     "maintenance-pud-never-run": maintenance_data.pud_never_run_scenario,
     "maintenance-pud-error": maintenance_data.pud_error_scenario,
     "workers": workers_data.workers_scenario,
+    "distribution": distribution_data.distribution_scenario,
 }
 
 

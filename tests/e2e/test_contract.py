@@ -20,7 +20,7 @@ from tests.conftest import make_target
 #: optional parts switched on so that they are checked too
 EVERYTHING_ON = {name: settings for name, settings in {
     "workers": {"probe_worker": "exporter-probe"},
-    "openmetrics": {"rtfs": True},
+    "openmetrics": {"rtfs": True, "distribution": True},
     "activity": {"settle": 0},
     "federation": {"legacy_repo_status": True},
 }.items() if name in COLLECTORS}
@@ -31,6 +31,7 @@ RICHEST = {
     "federation": "federation-rtfs",
     "maintenance": "maintenance",
     "workers": "workers",
+    "distribution": "distribution",
 }
 
 

@@ -31,8 +31,10 @@ EXPECTED = {
     "huge": Outcome.BAD_RESPONSE,
 }
 
-#: families a failed health run replaces on purpose (the JPD and its services are reported down, the rest stays)
-HEALTH_PARTIAL = {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy", "jfrog_service_up", "jfrog_service_ready"}
+#: families a failed run replaces on purpose (the JPD or the service is reported down, the rest stays)
+PARTIAL = {"health": {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy", "jfrog_service_up",
+                      "jfrog_service_ready"},
+           "distribution": {"jfrog_distribution_up"}}
 
 #: settings that make a collector call every endpoint on back-to-back runs
 SETTINGS_FOR = {"activity": {"activity": {"settle": 0}}}
@@ -43,6 +45,7 @@ SCENARIO_FOR = {
     "federation": "federation-rtfs",
     "maintenance": "maintenance",
     "workers": "workers",
+    "distribution": "distribution",
 }
 
 
@@ -67,7 +70,7 @@ def _glob(template: str) -> str:
 def _series(engine: Engine, target: str, collector: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     out = {}
     for family in engine.store.families(target, collector):
-        if collector == "health" and family.name in HEALTH_PARTIAL:
+        if family.name in PARTIAL.get(collector, set()):
             continue
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value

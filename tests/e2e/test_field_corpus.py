@@ -30,7 +30,7 @@ FIELD = Path(__file__).resolve().parents[1] / "field"
 SEPARATE = {"ping.yaml", "workers-openapi.yaml"}
 #: the scenario in which each collector has data around the replayed endpoint
 SCENARIO = {"replication": "replication", "federation": "federation-rtfs", "maintenance": "maintenance",
-            "workers": "workers"}
+            "workers": "workers", "distribution": "distribution"}
 SETTINGS = {"activity": {"settle": 0}, "federation": {"legacy_repo_status": True}}
 #: templates of the legacy federation service, read on a JPD that runs it
 LEGACY_FEDERATION = ("mirrorsLag", "unavailableMirrors", "/federation/state", "/federation/status/repo/")

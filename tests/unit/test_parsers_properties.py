@@ -26,7 +26,17 @@ from hypothesis import strategies as st
 
 from exporter import values
 from exporter.client import ApiResult
-from exporter.collectors import activity, federation, health, maintenance, replication, security, storage, workers
+from exporter.collectors import (
+    activity,
+    distribution,
+    federation,
+    health,
+    maintenance,
+    replication,
+    security,
+    storage,
+    workers,
+)
 from exporter.families import REGISTRY, Emitter, Kind
 from exporter.outcomes import CollectionError, Outcome
 
@@ -391,6 +401,17 @@ CASES = [
          ("security/aql-items", "/artifactory/api/search/aql")),
     Case("repositories", activity.parse_repositories, _repositories,
          ("federation/repositories", "/artifactory/api/repositories")),
+    # distribution
+    Case("distribution_ping", distribution.parse_ping, lambda up, out: out.gauge(distribution.UP, up),
+         ("distribution/ping-error", "/distribution/api/v1/system/ping")),
+    Case("distribution_info", distribution.parse_system_info, distribution.info_families,
+         ("distribution/system-info", "/distribution/api/v1/system/info")),
+    Case("distributions", distribution.parse_distributions,
+         lambda found, out: distribution.distribution_families(found, 5, out),
+         ("distribution/status", "/distribution/api/v1/release_bundle/distribution")),
+    Case("received_bundles", distribution.parse_received,
+         lambda received, out: out.gauge(distribution.RECEIVED_FAMILY, received[0]),
+         ("distribution/received", "/distribution/api/v2/release_bundle/received")),
 ]
 
 DECLARED = {family.name: family for family in REGISTRY.families()}

@@ -34,5 +34,6 @@ def test_the_permissions_table_in_the_readme_is_up_to_date() -> None:
 def test_every_route_template_a_collector_reads_declares_its_permission() -> None:
     declared = {e.template for e in REGISTRY.endpoints()}
     for module in (REPO / "exporter" / "collectors").glob("*.py"):
-        for template in re.findall(r'"(/(?:artifactory|router|access|worker|rtfs)/[^"]+)"', module.read_text()):
+        pattern = r'"(/(?:artifactory|router|access|worker|rtfs|distribution)/[^"]+)"'
+        for template in re.findall(pattern, module.read_text()):
             assert template in declared, f"{module.name}: {template} has no declared permission"

@@ -6,6 +6,7 @@ from types import ModuleType
 
 from exporter.simulator.routes import (
     aql,
+    distribution,
     federation,
     legacy_security,
     maintenance,
@@ -21,4 +22,4 @@ from exporter.simulator.routes import (
 
 ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, repositories, openmetrics,
                                    maintenance, workers, security, legacy_security, aql,
-                                   services]
+                                   services, distribution]
