@@ -77,6 +77,8 @@ SCHEMA: dict[str, Any] = {
     },
     "activity": {"truncated_window": "duration", "truncated_for": "duration"},
     "openmetrics": {"ignored_drop_reasons": "states", "dropped_window": "duration", "dropped_for": "duration"},
+    "distribution": {"failed_within": "duration", "failed_for": "duration", "stuck_after": "duration",
+                     "stuck_for": "duration"},
 }
 
 
@@ -565,6 +567,35 @@ def _openmetrics(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
     ]
 
 
+def _distribution(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
+    d = t["distribution"]
+    within = seconds_expr(duration_seconds(d["failed_within"]))
+    stuck = seconds_expr(duration_seconds(d["stuck_after"]))
+    bundle = "{{ $labels.release_bundle }} {{ $labels.version }}"
+    return [
+        # The failure's own time, not `for:` on a count: a failure stays until a later distribution to the site
+        # succeeds, and only recent ones page.
+        r.alert(
+            "JfrogDistributionFailed",
+            f"time() - jfrog_distribution_site_failed_timestamp_seconds < {within}",
+            d["failed_for"], "warning",
+            f"Distribution of {bundle} to {{{{ $labels.site }}}} failed on JPD {{{{ $labels.target }}}}",
+            f"The latest distribution of Release Bundle {bundle} to site {{{{ $labels.site }}}} by JPD "
+            f"{{{{ $labels.target }}}} failed {{{{ $value | humanizeDuration }}}} ago (within {d['failed_within']}), "
+            "and no distribution to that site has succeeded since: the site does not have that version.",
+        ),
+        r.alert(
+            "JfrogDistributionStuck",
+            f"time() - jfrog_distribution_oldest_in_progress_start_timestamp_seconds > {stuck}",
+            d["stuck_for"], "warning",
+            "A distribution on JPD {{ $labels.target }} has been in progress for {{ $value | humanizeDuration }}",
+            "The oldest Release Bundle distribution of JPD {{ $labels.target }} still in progress started "
+            f"{{{{ $value | humanizeDuration }}}} ago, longer than {d['stuck_after']}: it is probably stuck, and "
+            "later distributions to the same sites may wait behind it.",
+        ),
+    ]
+
+
 #: rule file name -> (group name, rules of the group)
 FILES: dict[str, tuple[str, Callable[[dict[str, Any], Rules], list[dict[str, Any]]]]] = {
     "exporter.yaml": ("jfrog-exporter", _exporter),
@@ -577,6 +608,7 @@ FILES: dict[str, tuple[str, Callable[[dict[str, Any], Rules], list[dict[str, Any
     "security.yaml": ("jfrog-security", _security),
     "activity.yaml": ("jfrog-activity", _activity),
     "openmetrics.yaml": ("jfrog-openmetrics", _openmetrics),
+    "distribution.yaml": ("jfrog-distribution", _distribution),
 }
 
 

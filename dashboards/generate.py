@@ -970,6 +970,54 @@ def security_activity(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
     ])
 
 
+def distribution(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
+    d = t["distribution"]
+    stuck = seconds_of(d["stuck_after"])
+    oldest = f"max by (target) (time() - jfrog_distribution_oldest_in_progress_start_timestamp_seconds{{{T}}})"
+    return board("jfrog-distribution", "JFrog Distribution",
+                 "JFrog Distribution: the service, Release Bundle v1 distributions by status, the sites where the "
+                 "latest distribution failed, distributions in progress, received Release Bundles v2.",
+                 [
+        Row("Service", [
+            stat("Distribution", "Whether Distribution's ping answers OK.",
+                 q(f"max by (target) (jfrog_distribution_up{{{T}}})", "{{target}}"), mappings=UP_DOWN,
+                 thresholds=steps((RED, None), (GREEN, 1)), w=6, h=5),
+            stat("System status", "STABLE when Distribution's system info reports no trouble.",
+                 q(f"max by (target) (jfrog_distribution_stable{{{T}}})", "{{target}}"),
+                 mappings=value_map({"0": ("UNSTABLE", RED), "1": ("STABLE", GREEN)}),
+                 thresholds=steps((RED, None), (GREEN, 1)), w=6, h=5),
+            table("Version", "Distribution's version, from its system info.",
+                  q(f"max by (target, version) (jfrog_distribution_info{{{T}}})", instant=True, table=True),
+                  hide=("Value",), w=6, h=5),
+            stat("Received Release Bundles v2", "Release Bundles v2 this Distribution target has received.",
+                 q(f"max by (target) (jfrog_distribution_received_release_bundles{{{T}}})", "{{target}}"),
+                 unit="short", colour_mode="none", w=6, h=5),
+        ]),
+        Row("Release Bundle v1 distributions", [
+            timeseries("Distributions by status", "Distributions Distribution lists, by status.",
+                       q(f"sum by (target, status) (jfrog_distribution_distributions{{{T}}})",
+                         "{{target}} {{status}}"), unit="short", stack=True, w=12, h=7),
+            stat("Current failures", "Release Bundle versions and sites whose latest distribution failed.",
+                 q(f"max by (target) (jfrog_distribution_failed_sites{{{T}}})", "{{target}}"), unit="short",
+                 thresholds=steps((GREEN, None), (RED, 1)), w=6, h=7),
+            stat("Oldest in progress for", f"Since the oldest distribution still in progress started; the alert "
+                 f"fires above {d['stuck_after']}.",
+                 q(oldest, "{{target}}"), unit="s", no_value="none in progress",
+                 thresholds=steps((GREEN, None), (ORANGE, stuck)), w=6, h=7),
+            table("Failed distributions", "Release Bundle versions whose latest distribution to a site failed, the "
+                  "most recent first (at most collectors.distribution.max_failures per JPD); a later distribution "
+                  "to the site that completes clears the row.",
+                  q(f"max by (target, release_bundle, version, site) "
+                    f"(jfrog_distribution_site_failed_timestamp_seconds{{{T}}}) * 1000", instant=True, table=True),
+                  rename={"Value": "Failed at", "release_bundle": "Release Bundle"}, sort=("Failed at", True),
+                  overrides=[column("Failed at", unit="dateTimeAsIso")], w=24, h=8),
+            timeseries("Age of the oldest distribution in progress", f"The alert fires above {d['stuck_after']}.",
+                       q(oldest, "{{target}}"), unit="s", threshold_line=True,
+                       thresholds=steps((GREEN, None), (ORANGE, stuck)), w=24, h=7),
+        ]),
+    ])
+
+
 #: file name -> dashboard builder
 DASHBOARDS: dict[str, Callable[[dict[str, Any], Any], dash.Dashboard]] = {
     "overview.json": overview,
@@ -978,6 +1026,7 @@ DASHBOARDS: dict[str, Callable[[dict[str, Any], Any], dash.Dashboard]] = {
     "maintenance.json": maintenance,
     "workers.json": workers,
     "security-activity.json": security_activity,
+    "distribution.json": distribution,
 }
 
 

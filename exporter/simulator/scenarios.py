@@ -221,12 +221,13 @@ def degraded(now: float | None = None) -> Scenario:
     scenario.name = "degraded"
     scenario.description = ("a router service UNHEALTHY, readiness failing, JFConnect not ready, filestore 96 % full, "
                             "license expiring, garbage collection running, a certificate expired, a token expiring in "
-                            "3 days")
+                            "3 days, Release Bundle distributions failed and one stuck")
     scenario.ready = False
     services = services_data.area(scenario)
     assert services is not None
     services.jfconnect_ready = False
     scenario.areas[security_data.AREA] = security_data.degraded_security(day)
+    scenario.areas[distribution_data.AREA] = distribution_data.failures_area(now)
     scenario.ha_licenses = [
         License("Enterprise", day + 5 * DAY, "Acme Corp", "art1", "http://10.0.0.1:8091/artifactory"),
         License("Enterprise", day + 20 * DAY, "Acme Corp", "art2", "http://10.0.0.2:8091/artifactory"),

@@ -228,7 +228,8 @@ class Situation:
 SITUATIONS: dict[str, Situation] = {
     # The activity counters count from the first run on, without waiting for late rows.
     "healthy": Situation("healthy", ("health", "storage", "security"), (("activity", "settle", 0),),
-                         optional=("replication", "federation", "maintenance", "workers", "activity", "openmetrics")),
+                         optional=("replication", "federation", "maintenance", "workers", "activity", "openmetrics",
+                                   "distribution")),
     # Its JPD also sends broken lines and a family named jfrog_up in its Open Metrics.
     "degraded": Situation("degraded", ("health", "storage"), optional=("openmetrics",)),
     "down": Situation(None, ("health", "storage")),
@@ -255,11 +256,15 @@ SITUATIONS: dict[str, Situation] = {
     "workers": Situation("workers", ("health", "workers"), (("workers", "probe_worker", "exporter-probe"),)),
     "workers-probe-failing": Situation("workers", ("health", "workers"),
                                        (("workers", "probe_worker", "cleanup-trigger"),), share="workers"),
+    # Failed distributions and one stuck in progress for 3 hours; Distribution's own metrics passed through.
+    "distribution": Situation("distribution", ("health", "distribution", "openmetrics"),
+                              (("openmetrics", "distribution", True),)),
 }
 #: where the data of each collector's metrics is meant to be
 COLLECTOR_SITUATION = {"exporter": "healthy", "health": "healthy", "storage": "healthy", "replication": "replication",
                        "federation": "federation-rtfs", "maintenance": "maintenance", "workers": "workers",
-                       "security": "token", "activity": "healthy", "openmetrics": "healthy"}
+                       "security": "token", "activity": "healthy", "openmetrics": "healthy",
+                       "distribution": "distribution"}
 #: queries meant for other situations than their collector's: (pattern in the query, situations)
 QUERY_SITUATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ALERTS{", ("degraded",)),
@@ -311,6 +316,8 @@ FIRES: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
                                                         "subject_kind": "user"}),
     ("JfrogAccessTokensExpiringSoon", "warning"): ("token", {"subject_kind": "user", "expiry": "lt_7d"}),
     ("JfrogOpenMetricsSamplesDropped", "warning"): ("degraded", {"service": "artifactory", "reason": "unparseable"}),
+    ("JfrogDistributionFailed", "warning"): ("distribution", {"release_bundle": "payments", "site": "edge-us"}),
+    ("JfrogDistributionStuck", "warning"): ("distribution", {}),
 }
 #: alerts no simulated situation holds: the promtool unit tests cover them
 NOT_SIMULATED = {

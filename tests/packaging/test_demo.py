@@ -40,6 +40,9 @@ ALERTS: dict[str, set[tuple[str, str]]] = {
         ("JfrogExporterTokenExpiring", "warning"),
         # Its Open Metrics hold lines no parser should trust.
         ("JfrogOpenMetricsSamplesDropped", "warning"),
+        # Its Distribution failed to two sites 30 minutes ago; a distribution has been in progress for 3 hours.
+        ("JfrogDistributionFailed", "warning"),
+        ("JfrogDistributionStuck", "warning"),
     },
 }
 #: panel queries without data over the demo by nature: (dashboard, panel title, refId) -> why
