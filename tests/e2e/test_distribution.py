@@ -155,6 +155,6 @@ async def test_large_distribution_history_keeps_failures_bounded(sim, collect_on
     assert elapsed < 10, elapsed
 
 
-def test_large_scenario_has_ten_thousand_distributions() -> None:
+def test_the_large_scenario_grows_its_distributions_with_its_scale() -> None:
     area = distribution_data.area(build("large", scale=100))
     assert area is not None and len(area.distributions) == 100
