@@ -94,6 +94,10 @@ class DistributionCollector(Collector[DistributionSettings]):
     description = "JFrog Distribution: health, version, Release Bundle v1 distributions and failures, " \
                   "received Release Bundles v2"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._paging_warned = False
+
     @property
     def own_url(self) -> str | None:
         """Distribution's URL when configured apart from the target's."""
@@ -145,14 +149,14 @@ class DistributionCollector(Collector[DistributionSettings]):
 
     @staticmethod
     async def _info(part: Part) -> None:
-        info_families(parse_result(parse_system_info, await part.get()), part.out)
+        # Needs no credentials either (5.2.2): a rejected token does not hide the version.
+        info_families(parse_result(parse_system_info, await part.client.probe(INFO)), part.out)
 
     async def _distributions(self, part: Part) -> None:
         distributions = parse_result(parse_distributions, await part.get())
         distribution_families(distributions, self.settings.max_failures, part.out)
 
-    @staticmethod
-    async def _received(part: Part) -> None:
+    async def _received(self, part: Part) -> None:
         count: float = 0
         for page in range(RECEIVED_MAX_PAGES):
             result = await part.get(params={"limit": RECEIVED_PAGE, "offset": page * RECEIVED_PAGE})
@@ -163,6 +167,11 @@ class DistributionCollector(Collector[DistributionSettings]):
             count += entries
             if entries < RECEIVED_PAGE:
                 break
+        else:
+            if not self._paging_warned:
+                self._paging_warned = True
+                log.warning("%s: no total in the answer and more than %d pages: counted the first %d received "
+                            "Release Bundles only", RECEIVED, RECEIVED_MAX_PAGES, int(count))
         part.out.gauge(RECEIVED_FAMILY, count)
 
 
