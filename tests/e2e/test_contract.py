@@ -17,12 +17,13 @@ from exporter.simulator.scenarios import SCENARIOS
 from exporter.snapshot import PartRecord
 from tests.conftest import make_target
 
-#: optional parts switched on so that they are checked too
+#: optional parts switched on so that they are checked too, and every item read in every run
 EVERYTHING_ON = {name: settings for name, settings in {
-    "workers": {"probe_worker": "exporter-probe"},
+    "workers": {"probe_worker": "exporter-probe", "history_max_interval": "1s"},
     "openmetrics": {"rtfs": True, "distribution": True},
     "activity": {"settle": 0},
-    "federation": {"legacy_repo_status": True},
+    "federation": {"legacy_repo_status": True, "full_sweep": "1s"},
+    "replication": {"full_sweep": "1s"},
 }.items() if name in COLLECTORS}
 
 #: the scenario in which each collector has the most parts with data

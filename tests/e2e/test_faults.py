@@ -37,7 +37,9 @@ PARTIAL = {"health": {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy",
            "distribution": {"jfrog_distribution_up"}}
 
 #: settings that make a collector call every endpoint on back-to-back runs
-SETTINGS_FOR = {"activity": {"activity": {"settle": 0}}}
+SETTINGS_FOR = {"activity": {"activity": {"settle": 0}}, "replication": {"replication": {"full_sweep": "1s"}},
+                "federation": {"federation": {"full_sweep": "1s"}},
+                "workers": {"workers": {"history_max_interval": "1s"}}}
 
 #: the scenario where each collector has data to lose
 SCENARIO_FOR = {
