@@ -22,11 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from exporter.budget import RequestBudget
 from exporter.editions import edition_refusal
 from exporter.families import DURATION_BUCKETS, REGISTRY, Emitter, Histogram
 from exporter.outcomes import CollectionError, Outcome, printable
 from exporter.redaction import redact, secret_values
-from exporter.selfmetrics import API_DURATION, API_REQUESTS
+from exporter.selfmetrics import (
+    API_DURATION,
+    API_REQUESTS,
+    REQUEST_BUDGET,
+    REQUEST_BUDGET_WAIT,
+    REQUEST_SLOWDOWNS,
+    REQUESTS_DELAYED,
+)
 from exporter.values import safe_url
 
 if TYPE_CHECKING:
@@ -187,6 +195,8 @@ class JfrogClient:
         self._transport = transport
         self._siblings: dict[str, JfrogClient] = {}
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
+        #: paces every call to this JPD, all collectors together, and slows down while it struggles
+        self.budget = RequestBudget(target.name, target.max_requests_per_second)
         self._large_body = asyncio.Lock()
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
@@ -238,6 +248,18 @@ class JfrogClient:
             client.platform = True
             self._siblings[url] = client
         return client
+
+    def emit(self, out: Emitter, target: str) -> None:
+        """The request self-metrics: calls by route and code, their latency, the request budget."""
+        self.stats.emit(out, target)
+        budget = self.budget
+        out.touch(REQUEST_BUDGET, REQUESTS_DELAYED, REQUEST_BUDGET_WAIT, REQUEST_SLOWDOWNS)
+        if budget.limited:
+            out.gauge(REQUEST_BUDGET, budget.rate(), target=target)
+        out.counter(REQUESTS_DELAYED, budget.delayed, target=target)
+        out.counter(REQUEST_BUDGET_WAIT, budget.waited, target=target)
+        for reason, count in budget.slowdowns.items():
+            out.counter(REQUEST_SLOWDOWNS, count, target=target, reason=reason.value)
 
     def _pick_pool(self) -> int:
         return min(range(len(self._pools)), key=self._in_flight.__getitem__)
@@ -345,12 +367,30 @@ class JfrogClient:
         attempts = 1 + (self._retries if (retry if retry is not None else method == "GET") else 0)
         result: ApiResult | None = None
         for attempt in range(attempts):
+            await self._wait_for_budget()  # retries too: before the exchange's deadline starts
             result, delay = await self._attempt(call)
             if delay is None or attempt == attempts - 1:
                 break
             await asyncio.sleep(delay if delay > 0 else _backoff(attempt))
         assert result is not None
         return result if endpoint == PING else await self._vet(result, expect)
+
+    async def _wait_for_budget(self) -> None:
+        """Wait for this call's slot, holding no connection nor concurrency slot meanwhile."""
+        budget = self.budget
+        started: float | None = None
+        while True:
+            wait, epoch = budget.reserve()
+            if wait <= 0:
+                break
+            if started is None:
+                started = time.monotonic()
+            await asyncio.sleep(wait)
+            if budget.epoch == epoch:
+                break
+            # A slow-down or a Retry-After voided the slot: take a new one at the new pace.
+        if started is not None:
+            budget.waited_for(time.monotonic() - started)
 
     def _headers(self, call: _Call) -> dict[str, str]:
         headers = {} if call.anonymous else self._auth_headers()
@@ -381,6 +421,7 @@ class JfrogClient:
                 async with asyncio.timeout(self.target.timeout) as deadline:
                     response = await http.send(request, stream=True, auth=auth)
                     code = str(response.status_code)
+                    self._note_load(response, call.accept, time.perf_counter() - started)
                     try:
                         raw, large = await self._read_capped(response, deadline, self._cap_for(endpoint))
                     finally:
@@ -392,12 +433,12 @@ class JfrogClient:
                 return self._fail(endpoint, Outcome.BAD_RESPONSE, code,
                                   f"response larger than {self._cap_for(endpoint)} bytes refused"), None
             except httpx.TimeoutException as exc:
-                code = "timeout"
+                code = self._timed_out(code, started)
                 return self._fail(endpoint, Outcome.TIMEOUT, code,
                                   f"no answer within {self.target.timeout:g}s ({type(exc).__name__})"), None
             except TimeoutError:
                 trickling = f" (HTTP {code} arrived, its body did not finish)" if code != "error" else ""
-                code = "timeout"
+                code = self._timed_out(code, started)
                 return self._fail(endpoint, Outcome.TIMEOUT, code,
                                   f"no complete answer within {self.target.timeout:g}s{trickling}"), None
             except (httpx.TransportError, OSError) as exc:
@@ -418,6 +459,19 @@ class JfrogClient:
             if large:
                 self._large_body.release()
         return self._without_secrets(result), delay
+
+    def _note_load(self, response: httpx.Response, accept: frozenset[int], seconds: float) -> None:
+        """Tell the budget how the JPD coped: a 429 or 503 (unless it is data, like the router's health), a
+        Retry-After, and the time to the answer's headers (a large body's transfer says nothing of load)."""
+        status = response.status_code
+        retry_after = retry_after_seconds(response.headers.get("retry-after")) if status in (429, 503) else None
+        self.budget.answered(None if status in accept else status, seconds, retry_after)
+
+    def _timed_out(self, code: str, started: float) -> str:
+        """The code of a call that timed out; one that got no headers is a sign of load, like a slow answer."""
+        if code == "error":
+            self.budget.answered(None, time.perf_counter() - started)
+        return "timeout"
 
     def _note_credentials(self, status: int) -> None:
         if status == 401:

@@ -237,6 +237,9 @@ class TargetConfig(BaseModel):
     timeout: Timeout = 10.0
     max_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     retries: Annotated[int, Field(ge=0, le=10)] = 2
+    #: calls per second to this JPD, all collectors and retries together (0: unlimited); 35/s is what a JPD
+    #: with 10,000 repositories (2,000 replicated, 500 federated) asks at the default intervals
+    max_requests_per_second: Annotated[float, Field(ge=0, le=10_000)] = 50.0
     #: an answer larger than this is refused; decoding one as large as this peaks near 200 MiB, under the
     #: chart's 256Mi limit (benchmarks/bench_large_bodies.py), and the largest answers of a JPD with
     #: 100,000 repositories (its storage summary) take about 20 MB
@@ -252,6 +255,13 @@ class TargetConfig(BaseModel):
     @classmethod
     def _url(cls, value: str) -> str:
         return normalise_url(value)
+
+    @field_validator("max_requests_per_second")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if 0 < value < 0.1:
+            raise ValueError("use 0 (unlimited) or at least 0.1 requests per second")
+        return value
 
     @field_validator("name")
     @classmethod

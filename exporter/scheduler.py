@@ -190,7 +190,7 @@ class Engine:
         out = Emitter(None)
         out.touch(SERIES_DROPPED, RUNS_SKIPPED, TOKEN_EXPIRY)
         for name, runtime in self.targets.items():
-            runtime.client.stats.emit(out, name)
+            runtime.client.emit(out, name)
             out.info(TARGET_INFO, target=name, url=runtime.config.url, auth=runtime.config.auth.kind)
             out.gauge(CREDENTIALS_ACCEPTED, runtime.client.credentials_accepted, target=name)
             out.gauge(MISCONFIGURED, runtime.client.platform is False, target=name)

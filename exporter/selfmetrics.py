@@ -63,6 +63,17 @@ TOKEN_EXPIRY = F.gauge("jfrog_exporter_token_expiry_timestamp_seconds",
                        "locally); absent for reference tokens and basic auth.")
 API_DURATION = F.histogram("jfrog_exporter_api_request_duration_seconds", "Latency of HTTP calls to the JPD.",
                            "endpoint")
+REQUEST_BUDGET = F.gauge("jfrog_exporter_request_budget_per_second",
+                         "Calls per second the exporter currently allows itself to this JPD: the configured "
+                         "max_requests_per_second, lower while slowed down; absent when unlimited.")
+REQUESTS_DELAYED = F.counter("jfrog_exporter_requests_delayed",
+                             "HTTP calls to the JPD (retries included) that waited for the request budget.")
+REQUEST_BUDGET_WAIT = F.counter("jfrog_exporter_request_budget_wait_seconds",
+                                "Time HTTP calls to the JPD spent waiting for the request budget (not counted "
+                                "against their timeout).")
+REQUEST_SLOWDOWNS = F.counter("jfrog_exporter_request_slowdowns",
+                              "Times the request budget was halved: the JPD answered 429 (rate_limited) or 503 "
+                              "(unavailable), or well above its usual latency (latency).", "reason")
 SCRAPES_ABORTED = F.counter("jfrog_exporter_scrapes_aborted",
                             "Responses to /metrics abandoned, and their connection closed, because the client had not "
                             "read them within the send deadline.", per_target=False)
