@@ -44,6 +44,10 @@ async def sim() -> AsyncIterator[InProcessSimulator]:
 
 
 def make_target(url: str, name: str = "sim", token: str = DEFAULT_TOKEN, **fields: Any) -> TargetConfig:
+    """A target on the simulator. Without a request budget unless one is given: the tests of what is collected
+    would spend most of their time waiting for it (tests/e2e/test_budget.py and tests/unit/test_budget.py test
+    it; the tests that run ``serve`` and ``demo`` as processes keep the default)."""
+    fields.setdefault("max_requests_per_second", 0)
     target = TargetConfig.model_validate({"name": name, "url": url, **fields})
     target.auth = AuthConfig.from_values(token=token)
     return target

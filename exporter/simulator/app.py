@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.path.startswith("/-/simulator"):
         return await handler(request)
     state.requests += 1
+    state.arrivals.append(time.monotonic())
     if state.latency_ms > 0:
         await asyncio.sleep(state.latency_ms / 1000.0)
     route_handler = getattr(request.match_info, "handler", handler)

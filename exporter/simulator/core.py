@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,8 @@ class SimState:
     credentials: Credentials = field(default_factory=Credentials)
     latency_ms: float = 0.0
     requests: int = 0
+    #: when the latest requests arrived (monotonic seconds), to show how a client spreads its calls
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     #: per-area mutable state (histories that grow, counters), owned by the route modules
     runtime: dict[str, Any] = field(default_factory=dict)
     #: faults injected per route (see exporter.simulator.faults)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from exporter.budget import Reason
 from exporter.client import JfrogClient
 from exporter.outcomes import Outcome
 from tests.conftest import make_target
@@ -94,6 +95,18 @@ async def test_throttling_is_retried_up_to_the_limit() -> None:
     result = await client.get("/api/limited")
     await client.aclose()
     assert result.outcome is Outcome.ERROR and len(calls) == 3  # 1 + 2 retries
+
+
+async def test_only_a_refusing_503_or_429_slows_the_target_down() -> None:
+    # The router answers its health with 503 when a service is down: that is data, not a JPD shedding load.
+    client = client_for(lambda request: httpx.Response(503, json={"router": {"state": "UNHEALTHY"}}), retries=0,
+                        max_requests_per_second=10)
+    health = await client.get("/router/api/v1/system/health", accept=frozenset({200, 503}))
+    assert health.ok and client.budget.rate() == 10 and sum(client.budget.slowdowns.values()) == 0
+    refused = await client.get("/api/thing")
+    await client.aclose()
+    assert refused.outcome is Outcome.ERROR and refused.status == 503
+    assert client.budget.rate() == 5 and client.budget.slowdowns[Reason.UNAVAILABLE] == 1
 
 
 async def test_a_timeout_names_the_configured_limit() -> None:
