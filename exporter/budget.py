@@ -12,6 +12,7 @@ the rate climbs back linearly to the configured one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import statistics
@@ -193,3 +194,52 @@ class RequestBudget:
             self._recent.clear()
             return True
         return False
+
+
+class LoopLag:
+    """How long the event loop was too busy to run anything, while calls are in flight.
+
+    Answers that arrive while the exporter parses a large body wait for the loop: timed from the
+    exporter, they look slower than the JPD was. That time is taken out of the latency the budget
+    judges, so that the exporter's own load is never held against the JPD.
+    """
+
+    #: how often the loop is checked while calls are in flight
+    PERIOD = 0.02
+
+    def __init__(self) -> None:
+        self._total = 0.0
+        self._due = 0.0
+        self._calls = 0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def enter(self) -> float:
+        """A call starts; returns the lag so far, to give :meth:`exclude`."""
+        self._calls += 1
+        loop = asyncio.get_running_loop()
+        if self._handle is None:
+            self._due = loop.time() + self.PERIOD
+            self._handle = loop.call_at(self._due, self._tick)
+        return self._lag(loop.time())
+
+    def leave(self) -> None:
+        self._calls -= 1
+        if self._calls == 0 and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def exclude(self, started: float, lag_then: float) -> float:
+        """Seconds since ``started`` (perf_counter) without the time the loop was stalled meanwhile."""
+        stalled = self._lag(asyncio.get_running_loop().time()) - lag_then
+        return max(0.0, time.perf_counter() - started - stalled)
+
+    def _lag(self, now: float) -> float:
+        # A check overdue right now counts too: the call may resume before the check runs.
+        return self._total + max(0.0, now - self._due)
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._total += max(0.0, now - self._due)
+        self._due = now + self.PERIOD
+        self._handle = loop.call_at(self._due, self._tick)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from exporter.budget import RequestBudget
+from exporter.budget import LoopLag, RequestBudget
 from exporter.editions import edition_refusal
 from exporter.families import DURATION_BUCKETS, REGISTRY, Emitter, Histogram
 from exporter.outcomes import CollectionError, Outcome, printable
@@ -197,6 +197,7 @@ class JfrogClient:
         self._semaphore = asyncio.Semaphore(target.max_concurrency)
         #: paces every call to this JPD, all collectors together, and slows down while it struggles
         self.budget = RequestBudget(target.name, target.max_requests_per_second)
+        self._loop_lag = LoopLag()
         self._large_body = asyncio.Lock()
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
@@ -406,6 +407,7 @@ class JfrogClient:
         endpoint = call.endpoint
         async with self._semaphore:
             started = time.perf_counter()
+            busy = self._loop_lag.enter()
             code = "error"
             pool = self._pick_pool()
             self._in_flight[pool] += 1
@@ -421,7 +423,7 @@ class JfrogClient:
                 async with asyncio.timeout(self.target.timeout) as deadline:
                     response = await http.send(request, stream=True, auth=auth)
                     code = str(response.status_code)
-                    self._note_load(response, call.accept, time.perf_counter() - started)
+                    self._note_load(response, call.accept, self._loop_lag.exclude(started, busy))
                     try:
                         raw, large = await self._read_capped(response, deadline, self._cap_for(endpoint))
                     finally:
@@ -433,12 +435,12 @@ class JfrogClient:
                 return self._fail(endpoint, Outcome.BAD_RESPONSE, code,
                                   f"response larger than {self._cap_for(endpoint)} bytes refused"), None
             except httpx.TimeoutException as exc:
-                code = self._timed_out(code, started)
+                code = self._timed_out(code, started, busy)
                 return self._fail(endpoint, Outcome.TIMEOUT, code,
                                   f"no answer within {self.target.timeout:g}s ({type(exc).__name__})"), None
             except TimeoutError:
                 trickling = f" (HTTP {code} arrived, its body did not finish)" if code != "error" else ""
-                code = self._timed_out(code, started)
+                code = self._timed_out(code, started, busy)
                 return self._fail(endpoint, Outcome.TIMEOUT, code,
                                   f"no complete answer within {self.target.timeout:g}s{trickling}"), None
             except (httpx.TransportError, OSError) as exc:
@@ -448,6 +450,7 @@ class JfrogClient:
                 if large and not keep_turn:
                     self._large_body.release()
                 self._in_flight[pool] -= 1
+                self._loop_lag.leave()
                 self.stats.record(endpoint, code, time.perf_counter() - started)
         if not call.anonymous:
             self._note_credentials(response.status_code)
@@ -467,10 +470,10 @@ class JfrogClient:
         retry_after = retry_after_seconds(response.headers.get("retry-after")) if status in (429, 503) else None
         self.budget.answered(None if status in accept else status, seconds, retry_after)
 
-    def _timed_out(self, code: str, started: float) -> str:
+    def _timed_out(self, code: str, started: float, busy: float) -> str:
         """The code of a call that timed out; one that got no headers is a sign of load, like a slow answer."""
         if code == "error":
-            self.budget.answered(None, time.perf_counter() - started)
+            self.budget.answered(None, self._loop_lag.exclude(started, busy))
         return "timeout"
 
     def _note_credentials(self, status: int) -> None:
