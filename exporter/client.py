@@ -591,6 +591,8 @@ def _classify_refusal(endpoint: str, status: int, headers: Mapping[str, str],
     delay = None
     if status in _RETRY_STATUSES:
         delay = min(retry_after_seconds(headers.get("retry-after")) or 0.0, _MAX_RETRY_AFTER)
+    if status == 429:
+        reason += " (the JPD limits how fast it may be asked; the exporter slows down: max_requests_per_second)"
     return ApiResult(endpoint, Outcome.ERROR, status, text, reason, headers), delay
 
 

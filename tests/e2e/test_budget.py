@@ -65,7 +65,7 @@ async def test_a_429_storm_slows_the_target_down_until_the_jpd_recovers(
             results = await asyncio.gather(*(client.get(STORAGE) for _ in range(10)))
             # Truthful outcomes: the JPD refused, the exporter did not fail.
             assert {(r.outcome, r.status) for r in results} == {(Outcome.ERROR, 429)}
-            assert "HTTP 429" in results[0].reason
+            assert results[0].reason.startswith("HTTP 429: Too Many Requests (the JPD limits how fast it may be asked")
             samples = await metrics(engine)
             # Halved once, not once per answer to the calls already in flight.
             assert value(samples, "jfrog_exporter_request_slowdowns_total", reason="rate_limited") == 1
