@@ -114,6 +114,10 @@ targets:
         ("targets:\n  - url: http://x\n    repos: {include: ['(']}", "targets[0].repos.include: "),
         ("targets:\n  - url: http://x\n  - url: http://x", "two targets are named 'x'"),
         ("targets:\n  - url: http://x\n    max_concurrency: 0", "targets[0].max_concurrency: Input should be"),
+        ("targets:\n  - url: http://x\n    max_requests_per_second: 0.01",
+         "targets[0].max_requests_per_second: use 0 (unlimited) or at least 0.1 requests per second"),
+        ("targets:\n  - url: http://x\n    max_requests_per_second: .nan",
+         "targets[0].max_requests_per_second: Input should be"),
         ("targets: [", "invalid YAML at line 1"),
         # Durations that are no durations, or that would stall or end the process.
         ("targets:\n  - url: http://x\n    timeout: nan", "targets[0].timeout: 'nan' is not a duration"),

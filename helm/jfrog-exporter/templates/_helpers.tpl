@@ -185,7 +185,7 @@ targets: []
 {{- else -}}
 targets:
 {{- /* Keys in the order of the documented format rather than toYaml's alphabetical one. */}}
-{{- $order := list "name" "url" "auth" "tls" "timeout" "max_concurrency" "retries" "max_response_bytes" "max_series" "repos" "collectors" }}
+{{- $order := list "name" "url" "auth" "tls" "timeout" "max_concurrency" "retries" "max_requests_per_second" "max_response_bytes" "max_series" "repos" "collectors" }}
 {{- range $t := $targets }}
 {{- $item := "" }}
 {{- range $k := concat $order (keys $t | sortAlpha) | uniq }}
