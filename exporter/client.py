@@ -198,6 +198,9 @@ class JfrogClient:
         #: paces every call to this JPD, all collectors together, and slows down while it struggles
         self.budget = RequestBudget(target.name, target.max_requests_per_second)
         self._loop_lag = LoopLag()
+        #: calls waiting for the budget or a retry: woken, not cancelled, when the client closes
+        self._sleepers: set[asyncio.Future[None]] = set()
+        self._closed = False
         self._large_body = asyncio.Lock()
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
@@ -228,6 +231,9 @@ class JfrogClient:
         self._in_flight = [0] * shards
 
     async def aclose(self) -> None:
+        self._closed = True
+        for sleeper in self._sleepers:
+            _wake(sleeper)
         await asyncio.gather(*(pool.aclose() for pool in self._pools),
                              *(sibling.aclose() for sibling in self._siblings.values()))
 
@@ -368,30 +374,50 @@ class JfrogClient:
         attempts = 1 + (self._retries if (retry if retry is not None else method == "GET") else 0)
         result: ApiResult | None = None
         for attempt in range(attempts):
-            await self._wait_for_budget()  # retries too: before the exchange's deadline starts
+            # Retries too, and before the exchange's deadline starts.
+            if not await self._wait_for_budget():
+                result = result or self._fail(endpoint, Outcome.ERROR, "error", "not sent: the exporter is stopping")
+                break
             result, delay = await self._attempt(call)
             if delay is None or attempt == attempts - 1:
                 break
-            await asyncio.sleep(delay if delay > 0 else _backoff(attempt))
+            await self._sleep(delay if delay > 0 else _backoff(attempt))
         assert result is not None
         return result if endpoint == PING else await self._vet(result, expect)
 
-    async def _wait_for_budget(self) -> None:
-        """Wait for this call's slot, holding no connection nor concurrency slot meanwhile."""
+    async def _wait_for_budget(self) -> bool:
+        """Wait for this call's slot, holding no connection nor concurrency slot meanwhile; False once the
+        client is closed (the call is not sent)."""
         budget = self.budget
         started: float | None = None
-        while True:
+        while not self._closed:
             wait, epoch = budget.reserve()
             if wait <= 0:
                 break
             if started is None:
                 started = time.monotonic()
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             if budget.epoch == epoch:
                 break
             # A slow-down or a Retry-After voided the slot: take a new one at the new pace.
         if started is not None:
             budget.waited_for(time.monotonic() - started)
+        return not self._closed
+
+    async def _sleep(self, seconds: float) -> None:
+        """Like asyncio.sleep, but ends when the client closes: a stopping exporter or a reload does not wait
+        out a Retry-After, nor cancel the runs that wait."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        sleeper: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, sleeper)
+        self._sleepers.add(sleeper)
+        try:
+            await sleeper
+        finally:
+            timer.cancel()
+            self._sleepers.discard(sleeper)
 
     def _headers(self, call: _Call) -> dict[str, str]:
         headers = {} if call.anonymous else self._auth_headers()
@@ -667,6 +693,11 @@ def _not_json_reason(raw: bytes, content_type: str, exc: ValueError | RecursionE
 def _transport_reason(exc: BaseException) -> str:
     detail = str(exc) or type(exc).__name__
     return f"cannot reach the JPD: {one_line(detail, 100)}"
+
+
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
 
 
 def _backoff(attempt: int) -> float:

@@ -350,7 +350,13 @@ class Engine:
 
     async def _probe_recovery(self, target: str) -> None:
         runtime = self.targets[target]
-        result = await runtime.client.ping()
+        try:
+            result = await runtime.client.ping()
+        except asyncio.CancelledError:
+            # Stopping cancels the jobs still going; a ping may be waiting for the request budget.
+            if not self._stopping:
+                raise
+            return
         if not (result.ok and runtime.client.ping_ok):
             return
         if self._scheduler is not None:

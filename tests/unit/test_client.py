@@ -109,6 +109,23 @@ async def test_only_a_refusing_503_or_429_slows_the_target_down() -> None:
     assert client.budget.rate() == 5 and client.budget.slowdowns[Reason.UNAVAILABLE] == 1
 
 
+async def test_closing_ends_the_calls_waiting_for_the_budget_without_sending_them() -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json={})
+
+    client = client_for(answer, retries=0, max_requests_per_second=0.2)  # one call, then one per 5 s
+    assert (await client.get("/api/first")).ok
+    waiting = asyncio.create_task(client.get("/api/second"))
+    await asyncio.sleep(0.05)
+    await client.aclose()  # a shutdown or a reload: the wait ends, nothing is cancelled
+    result = await asyncio.wait_for(waiting, 1)
+    assert result.outcome is Outcome.ERROR and result.reason == "not sent: the exporter is stopping"
+    assert sent == ["/api/first"]
+
+
 async def test_a_timeout_names_the_configured_limit() -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
