@@ -85,3 +85,20 @@ async def test_a_429_storm_slows_the_target_down_until_the_jpd_recovers(
                         "requests to sim are back to the configured 10/s"]
     finally:
         await engine.shutdown()
+
+
+async def test_answers_far_slower_than_usual_halve_the_budget(sim) -> None:
+    url, state = await sim.start("healthy")
+    engine = Engine([make_target(url, max_requests_per_second=40, max_concurrency=16, timeout="5s", retries=0)],
+                    only=["storage"])
+    client = engine.targets["sim"].client
+    try:
+        assert all(r.ok for r in await asyncio.gather(*(client.get(STORAGE) for _ in range(16))))
+        state.latency_ms = 700  # the JPD struggling: 0.7 s to every answer, several times its usual
+        slow = await asyncio.gather(*(client.get(STORAGE) for _ in range(16)))
+        assert all(r.ok for r in slow)  # slow, not failed: the outcome stays success
+        samples = await metrics(engine)
+        assert value(samples, "jfrog_exporter_request_slowdowns_total", reason="latency") == 1
+        assert value(samples, "jfrog_exporter_request_budget_per_second") == 20
+    finally:
+        await engine.shutdown()
