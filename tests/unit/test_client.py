@@ -84,17 +84,21 @@ async def test_retry_after_is_honoured_then_the_answer_used() -> None:
     assert client.stats.counts == {("/api/busy", "503"): 1, ("/api/busy", "200"): 1}
 
 
-async def test_throttling_is_retried_up_to_the_limit() -> None:
+async def test_throttling_is_retried_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
     def always_429(request: httpx.Request) -> httpx.Response:
         calls.append(1)
         return httpx.Response(429, text="slow down", headers={"Retry-After": "0"})
 
-    client = client_for(always_429)
+    client = client_for(always_429, max_requests_per_second=50)
+    slots: list[float] = []
+    reserve = client.budget.reserve
+    monkeypatch.setattr(client.budget, "reserve", lambda: (slots.append(1), reserve())[1])
     result = await client.get("/api/limited")
     await client.aclose()
     assert result.outcome is Outcome.ERROR and len(calls) == 3  # 1 + 2 retries
+    assert len(slots) == 3  # each retry spends the request budget too
 
 
 async def test_only_a_refusing_503_or_429_slows_the_target_down() -> None:
