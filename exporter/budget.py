@@ -131,11 +131,10 @@ class RequestBudget:
         return (burst - 1.0) / self._rate
 
     def _pause(self, now: float, seconds: float) -> None:
-        """No call before ``now + seconds``, and no burst right after."""
-        until = now + seconds + self._tolerance()
-        if until > self._due:
-            self._due = until
-            self.epoch += 1
+        """No call before ``now + seconds`` (nor before the next interval), and no burst right after: the
+        slots reserved so far are void, however far ahead they were."""
+        self._due = now + self._tolerance() + max(seconds, 1.0 / self._rate)
+        self.epoch += 1
 
     # -- AIMD --------------------------------------------------------------
     def _trouble(self, now: float, reason: Reason) -> bool:

@@ -116,8 +116,14 @@ def test_a_slow_down_voids_the_slots_reserved_at_the_former_pace() -> None:
 def test_retry_after_holds_every_call_bounded() -> None:
     b, clock = budget(10)
     b.answered(429, 0.01, retry_after=3)
-    waits = go_times(b, clock, 3)
+    waits = go_times(b, clock, 40)  # slots reserved up to 11 s ahead
     assert waits[0] == pytest.approx(3.0) and waits[1] == pytest.approx(3.2)
+    # Within the hold no halving, but a Retry-After still voids every slot reserved before it ends.
+    clock.now += 0.5
+    epoch = b.epoch
+    b.answered(503, 0.01, retry_after=4)
+    assert b.epoch != epoch and b.rate() == 5
+    assert b.reserve()[0] == pytest.approx(4.0)
     b, clock = budget(10)
     b.answered(503, 0.01, retry_after=86_400)
     assert b.reserve()[0] == pytest.approx(MAX_PAUSE)
