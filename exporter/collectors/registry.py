@@ -14,6 +14,7 @@ from exporter.collectors.openmetrics import OpenMetricsCollector
 from exporter.collectors.replication import ReplicationCollector
 from exporter.collectors.security import SecurityCollector
 from exporter.collectors.storage import StorageCollector
+from exporter.collectors.webhooks import WebhooksCollector
 from exporter.collectors.workers import WorkersCollector
 
 COLLECTORS: dict[str, type[Collector[Any]]] = {
@@ -29,5 +30,6 @@ COLLECTORS: dict[str, type[Collector[Any]]] = {
         SecurityCollector,
         ActivityCollector,
         DistributionCollector,
+        WebhooksCollector,
     )
 }

@@ -20,6 +20,7 @@ from exporter.simulator import (
     replication_data,
     security_data,
     services_data,
+    webhooks_data,
     workers_data,
 )
 
@@ -162,6 +163,7 @@ def healthy(now: float | None = None) -> Scenario:
                workers_data.AREA: workers_data.healthy_area(now),
                services_data.AREA: services_data.healthy_area(),
                distribution_data.AREA: distribution_data.healthy_area(now),
+               webhooks_data.AREA: webhooks_data.healthy_area(now),
                **security_data.healthy_areas(day, _STANDARD_REPOS)},
     )
 
@@ -221,7 +223,7 @@ def degraded(now: float | None = None) -> Scenario:
     scenario.name = "degraded"
     scenario.description = ("a router service UNHEALTHY, readiness failing, JFConnect not ready, filestore 96 % full, "
                             "license expiring, garbage collection running, a certificate expired, a token expiring in "
-                            "3 days, Release Bundle distributions failed and one stuck")
+                            "3 days, Release Bundle distributions failed and one stuck, webhook deliveries failing")
     scenario.ready = False
     services = services_data.area(scenario)
     assert services is not None
@@ -241,6 +243,7 @@ def degraded(now: float | None = None) -> Scenario:
             svc.message = "Service is healthy; there is at least one unhealthy service"
     total = int(204.28 * GB)
     scenario.storage = _storage(total=total, used=int(total * 0.96))
+    webhooks_data.degrade(scenario)
     # Freeing space: a garbage collection started 10 minutes before the simulator (past 2 hours it runs long).
     maintenance = maintenance_data.area(scenario)
     assert maintenance is not None and maintenance.tasks is not None
@@ -270,13 +273,15 @@ def large(now: float | None = None, repos: int = 10_000) -> Scenario:
     scenario.name = "large"
     scenario.description = f"{repos:,} repositories"
     scenario.repos = large_repos(repos)
-    # Everything grows with the repositories (at 10,000: 2,000 replicated, 500 federated, 200 workers),
+    # Everything grows with the repositories (at 10,000: 2,000 replicated, 500 federated, 200 workers,
+    # 1,000 webhook subscriptions),
     # so the benchmarks can show how cost scales.
     replication_data.populate_large(scenario, today_midnight(now), count=repos // 5)
     federation_data.populate_large(scenario, count=max(1, repos // 20))
     workers_data.populate_large(scenario, now, count=max(2, repos // 50))
     security_data.populate_large(scenario, today_midnight(now), users=repos // 2, tokens=repos * 3 // 10)
     distribution_data.populate_large(scenario, now, count=repos)
+    webhooks_data.populate_large(scenario, now, count=max(4, repos // 10))
     return scenario
 
 

@@ -17,9 +17,10 @@ from exporter.simulator.routes import (
     services,
     storage,
     system,
+    webhooks,
     workers,
 )
 
 ROUTE_MODULES: list[ModuleType] = [system, storage, replication, federation, repositories, openmetrics,
                                    maintenance, workers, security, legacy_security, aql,
-                                   services, distribution]
+                                   services, distribution, webhooks]
