@@ -79,6 +79,8 @@ SCHEMA: dict[str, Any] = {
     "openmetrics": {"ignored_drop_reasons": "states", "dropped_window": "duration", "dropped_for": "duration"},
     "distribution": {"failed_within": "duration", "failed_for": "duration", "stuck_after": "duration",
                      "stuck_for": "duration"},
+    "webhooks": {"failure_ratio": "ratio", "failure_window": "duration", "failure_min_deliveries": "number",
+                 "failure_for": "duration"},
 }
 
 
@@ -596,6 +598,28 @@ def _distribution(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
     ]
 
 
+def _webhooks(t: dict[str, Any], r: Rules) -> list[dict[str, Any]]:
+    h = t["webhooks"]
+    window = h["failure_window"]
+    by = "sum by (target, subscription)"
+    failed = f'{by} (rate(jfrog_webhook_deliveries_total{{result!="success"}}[{window}]))'
+    deliveries = f"{by} (rate(jfrog_webhook_deliveries_total[{window}]))"
+    count = f"{by} (increase(jfrog_webhook_deliveries_total[{window}]))"
+    return [
+        r.alert(
+            "JfrogWebhookDeliveriesFailing",
+            f"{failed}\n/\n{deliveries}\n> {h['failure_ratio']}\nand\n{count} >= {h['failure_min_deliveries']}",
+            h["failure_for"], "warning",
+            "Webhook {{ $labels.subscription }} on JPD {{ $labels.target }} fails {{ $value | humanizePercentage }} "
+            "of its deliveries",
+            f"{{{{ $value | humanizePercentage }}}} of the deliveries of webhook subscription "
+            f"{{{{ $labels.subscription }}}} on JPD {{{{ $labels.target }}}} in the last {window} failed (more than "
+            f"{round(h['failure_ratio'] * 100, 2):g}%): its receiver refuses them or cannot be reached, and the "
+            "events it should act on are lost.",
+        ),
+    ]
+
+
 #: rule file name -> (group name, rules of the group)
 FILES: dict[str, tuple[str, Callable[[dict[str, Any], Rules], list[dict[str, Any]]]]] = {
     "exporter.yaml": ("jfrog-exporter", _exporter),
@@ -609,6 +633,7 @@ FILES: dict[str, tuple[str, Callable[[dict[str, Any], Rules], list[dict[str, Any
     "activity.yaml": ("jfrog-activity", _activity),
     "openmetrics.yaml": ("jfrog-openmetrics", _openmetrics),
     "distribution.yaml": ("jfrog-distribution", _distribution),
+    "webhooks.yaml": ("jfrog-webhooks", _webhooks),
 }
 
 

@@ -728,7 +728,7 @@ def workers(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
 
     return board("jfrog-workers", "JFrog Workers",
                      "Executions of JFrog Workers from their history, failures, durations, resource limits and the "
-                     "synthetic probe.",
+                     "synthetic probe; webhook subscriptions and their deliveries.",
                      [
         Row("Executions", [
             stat("Enabled workers", "Workers that are enabled.",
@@ -782,6 +782,64 @@ def workers(t: dict[str, Any], seconds_of: Any) -> dash.Dashboard:
                            mappings=value_map({"0": ("failing", RED), "1": ("ok", GREEN)}),
                            thresholds=steps((RED, None), (GREEN, 1)), w=24, h=5),
         ]),
+        webhooks_row(t),
+    ])
+
+
+def webhooks_row(t: dict[str, Any]) -> Row:
+    """Webhook subscriptions and deliveries (collector `webhooks`)."""
+    h = t["webhooks"]
+    window = h["failure_window"]
+    deliveries = f"jfrog_webhook_deliveries_total{{{T}}}"
+    failed = f'jfrog_webhook_deliveries_total{{{T}, result!="success"}}'
+
+    def ratio(by: str, rng: str, func: str) -> str:
+        # Subscriptions without a failed delivery get 0, not an empty result.
+        total = f"sum by ({by}) ({func}({deliveries}[{rng}]))"
+        return f"(sum by ({by}) ({func}({failed}[{rng}])) or {total} * 0) / {total}"
+
+    def quantile(level: float) -> prometheus.Dataquery:
+        return q(f"histogram_quantile({level}, sum by (target, le) "
+                 f"(rate(jfrog_webhook_delivery_duration_seconds_bucket{{{T}}}[$__rate_interval])))",
+                 f"{{{{target}}}} p{round(level * 100)}")
+
+    return Row("Webhooks", [
+        stat("Enabled subscriptions", "Webhook subscriptions that are enabled.",
+             q(f'sum by (target) (jfrog_webhook_subscriptions{{{T}, state="enabled"}})', "{{target}}"),
+             colour_mode="none", w=6, h=5),
+        stat("Deliveries", "Webhook deliveries in the dashboard's time range.",
+             q(f"sum by (target) (increase({deliveries}[$__range]))", "{{target}}"), unit="short", decimals=0,
+             colour_mode="none", w=6, h=5),
+        stat("Delivery failure ratio", "Deliveries without a 2xx answer over all, in the dashboard's time range.",
+             q(ratio("target", "$__range", "increase"), "{{target}}"), unit="percentunit",
+             thresholds=steps((GREEN, None), (RED, h["failure_ratio"])), w=6, h=5),
+        stat("Last failed delivery", "When the newest failed delivery counted since the exporter started happened.",
+             q(f"max by (target) (jfrog_webhook_last_failure_timestamp_seconds{{{T}}}) * 1000", "{{target}}"),
+             unit="dateTimeFromNow", colour_mode="none", w=6, h=5),
+        timeseries("Deliveries by result", "Deliveries per minute: success (2xx), failed_4xx, failed_5xx, "
+                   "failed_other (the receiver's answer), error (no HTTP answer).",
+                   q(f"sum by (target, result) (rate({deliveries}[$__rate_interval])) * 60", "{{target}} {{result}}"),
+                   unit="opm", stack=True, w=12, h=8),
+        timeseries("Failure ratio by subscription (top 10)",
+                   f"Failed over all deliveries in the last {window}, for the ten subscriptions that fail most; the "
+                   f"alert fires above {round(h['failure_ratio'] * 100, 2):g}%.",
+                   q(f"topk(10, {ratio('target, subscription', window, 'rate')})", "{{target}} {{subscription}}"),
+                   unit="percentunit", threshold_line=True, bounds=(0, 1),
+                   thresholds=steps((GREEN, None), (RED, h["failure_ratio"])), w=12, h=8),
+        timeseries("Delivery latency percentiles", "50th and 95th percentile of the time a delivery took "
+                   "(elapsed_millis of the troubleshooting records).",
+                   quantile(0.5), quantile(0.95), unit="s", w=12, h=8),
+        table("Subscriptions", "Every subscription, what it fires on, whether it is enabled and its last failed "
+              "delivery (since the exporter started).",
+              q(f"max by (target, subscription, domain, event_types) (jfrog_webhook_subscription_enabled{{{T}}})",
+                instant=True, table=True),
+              q(f"max by (target, subscription) (jfrog_webhook_last_failure_timestamp_seconds{{{T}}}) * 1000",
+                instant=True, table=True),
+              rename={"Value #A": "Enabled", "Value #B": "Last failure"}, sort=("Last failure", True),
+              overrides=[column("Enabled", mappings=value_map({"0": ("disabled", GREY), "1": ("enabled", GREEN)}),
+                                colour_cells=True),
+                         column("Last failure", unit="dateTimeAsIso")],
+              w=12, h=8),
     ])
 
 

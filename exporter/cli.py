@@ -447,6 +447,8 @@ DEMO_COLLECTORS: dict[str, dict[str, Any]] = {
     "activity": {"enabled": True, "interval": "30s", "settle": "5s"},
     "openmetrics": {"enabled": True, "interval": "15s", "distribution": True},
     "distribution": {"enabled": True, "interval": "30s"},
+    # Deliveries are final once made in the simulator: a short settle lets the counters move at once.
+    "webhooks": {"interval": "15s", "settle": "5s"},
 }
 
 

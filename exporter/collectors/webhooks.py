@@ -334,8 +334,10 @@ def parse_troubleshooting(body: object) -> Page:
     if isinstance(body, str):
         try:
             values = list(_objects(body))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ValueError(f"troubleshooting: expected JSON records, got malformed JSON ({exc})") from None
+    elif isinstance(body, dict) and ("timestamp" in body or "event" in body):
+        values = [body]  # one record alone decodes as an object
     else:
         values = listed(body, "troubleshooting", "records", "data")
     records, unreadable = [], 0

@@ -204,11 +204,12 @@ def degrade(scenario: Scenario) -> None:
     found = area(scenario)
     if found is None:
         return
+    # Busy receivers (every few seconds), so a failure ratio shows within the demo's first minute.
     found.subscriptions += [
-        _spec("ci-trigger", 5, event_types=("deployed",), period=20.0, offset=3.0, fail_every=2, fail_status=503),
-        _spec("chat-notify", 6, domain="docker", event_types=("pushed",), period=30.0, offset=5.0, fail_every=3,
+        _spec("ci-trigger", 5, event_types=("deployed",), period=5.0, offset=3.0, fail_every=2, fail_status=503),
+        _spec("chat-notify", 6, domain="docker", event_types=("pushed",), period=7.0, offset=5.0, fail_every=3,
               fail_status=None),
-        _spec("ticket-sync", 7, domain="build", event_types=("uploaded", "promoted"), period=60.0, offset=13.0,
+        _spec("ticket-sync", 7, domain="build", event_types=("uploaded", "promoted"), period=11.0, offset=13.0,
               fail_every=4, fail_status=401),
     ]
 

@@ -229,7 +229,7 @@ SITUATIONS: dict[str, Situation] = {
     # The activity counters count from the first run on, without waiting for late rows.
     "healthy": Situation("healthy", ("health", "storage", "security"), (("activity", "settle", 0),),
                          optional=("replication", "federation", "maintenance", "workers", "activity", "openmetrics",
-                                   "distribution")),
+                                   "distribution", "webhooks")),
     # Its JPD also sends broken lines and a family named jfrog_up in its Open Metrics.
     "degraded": Situation("degraded", ("health", "storage"), optional=("openmetrics",)),
     "down": Situation(None, ("health", "storage")),
@@ -259,12 +259,14 @@ SITUATIONS: dict[str, Situation] = {
     # Failed distributions and one stuck in progress for 3 hours; Distribution's own metrics passed through.
     "distribution": Situation("distribution", ("health", "distribution", "openmetrics"),
                               (("openmetrics", "distribution", True),)),
+    # The degraded scenario's webhook receivers fail part of the deliveries; counted from the first run on.
+    "webhooks": Situation("degraded", ("health", "webhooks"), (("webhooks", "settle", 0),), share="degraded"),
 }
 #: where the data of each collector's metrics is meant to be
 COLLECTOR_SITUATION = {"exporter": "healthy", "health": "healthy", "storage": "healthy", "replication": "replication",
                        "federation": "federation-rtfs", "maintenance": "maintenance", "workers": "workers",
                        "security": "token", "activity": "healthy", "openmetrics": "healthy",
-                       "distribution": "distribution"}
+                       "distribution": "distribution", "webhooks": "webhooks"}
 #: queries meant for other situations than their collector's: (pattern in the query, situations)
 QUERY_SITUATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ALERTS{", ("degraded",)),
@@ -318,6 +320,7 @@ FIRES: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
     ("JfrogOpenMetricsSamplesDropped", "warning"): ("degraded", {"service": "artifactory", "reason": "unparseable"}),
     ("JfrogDistributionFailed", "warning"): ("distribution", {"release_bundle": "payments", "site": "edge-us"}),
     ("JfrogDistributionStuck", "warning"): ("distribution", {}),
+    ("JfrogWebhookDeliveriesFailing", "warning"): ("webhooks", {"subscription": "ci-trigger"}),
 }
 #: alerts no simulated situation holds: the promtool unit tests cover them
 NOT_SIMULATED = {
@@ -533,7 +536,7 @@ def test_alert_is_pending_or_firing_where_meant(live: Live, alert: str, severity
         if situation is not None:
             assert situation in text, f"{key} does not name the JPD: {text}"
         for label in ("repo", "worker", "service_id", "direction", "collector", "alias", "issued_to", "issued_by",
-                      "subject", "subject_kind", "service", "reason"):
+                      "subject", "subject_kind", "service", "reason", "subscription"):
             if label in labels:
                 assert labels[label] in annotations["description"], f"the description does not name {label}: {text}"
 

@@ -43,6 +43,8 @@ ALERTS: dict[str, set[tuple[str, str]]] = {
         # Its Distribution failed to two sites 30 minutes ago; a distribution has been in progress for 3 hours.
         ("JfrogDistributionFailed", "warning"),
         ("JfrogDistributionStuck", "warning"),
+        # Its webhook receivers answer 503, 401 or nothing to part of the deliveries.
+        ("JfrogWebhookDeliveriesFailing", "warning"),
     },
 }
 #: panel queries without data over the demo by nature: (dashboard, panel title, refId) -> why

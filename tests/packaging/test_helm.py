@@ -54,7 +54,7 @@ REQUIRED = Path(__file__).with_name("helm-required-values.yaml")
 NATIVE_AUTH_KEYS = {"token_file", "token_env", "username", "password_file", "password_env"}
 CHART_ONLY_AUTH_KEYS = {"token", "token_secret_key", "password", "password_secret_key"}
 COLLECTORS = {"health", "storage", "replication", "federation", "maintenance", "workers", "security",
-              "activity", "openmetrics", "distribution"}
+              "activity", "openmetrics", "distribution", "webhooks"}
 
 
 # --------------------------------------------------------------------------- helpers

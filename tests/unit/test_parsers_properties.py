@@ -35,6 +35,7 @@ from exporter.collectors import (
     replication,
     security,
     storage,
+    webhooks,
     workers,
 )
 from exporter.families import REGISTRY, Emitter, Kind
@@ -102,7 +103,7 @@ EXTRA_FIELDS = {"version", "revision", "code", "error", "licenses", "unavailable
                 "history", "executionHistory", "executions", "items", "historyEntryId", "entryId", "traceId",
                 "workersStats", "stats", "stat.downloaded", "lastRunStatus", "policyName", "binariesSizeInBytes",
                 "artifactsSizeInBytes", "usedSpaceInBytes", "totalSpaceInBytes", "freeSpaceInBytes", "startTime",
-                "finishTime", "localRepoKey", "remoteRepoKey"}
+                "finishTime", "localRepoKey", "remoteRepoKey", "records", "subscriptions"}
 FIELD_NAMES = sorted({k for _, doc in DOCUMENTS for k in _keys(doc)} | EXTRA_FIELDS)
 
 
@@ -300,6 +301,14 @@ def _repositories(repos: list[tuple[str, str]], out: Emitter) -> None:
     activity.activity_families(streams, out)
 
 
+def _deliveries(page: webhooks.Page, out: Emitter) -> None:
+    ledger = webhooks.Ledger(watermark_ms=0)
+    ledger.count(page, 0, 2**63)
+    ledger.advance(2**63)
+    ledger.know(["listed-but-quiet"])
+    webhooks.delivery_families(ledger, out)
+
+
 CASES = [
     # health
     Case("ping", health.parse_ping, lambda up, out: out.gauge(health.UP, up)),
@@ -412,6 +421,11 @@ CASES = [
     Case("received_bundles", distribution.parse_received,
          lambda received, out: out.gauge(distribution.RECEIVED_FAMILY, received[0]),
          ("distribution/received", "/distribution/api/v2/release_bundle/received")),
+    # webhooks
+    Case("subscriptions", webhooks.parse_subscriptions, webhooks.subscription_families,
+         ("webhooks/subscriptions", "webhooks/custom-webhook", "/event/api/v1/subscriptions")),
+    Case("troubleshooting", webhooks.parse_troubleshooting, _deliveries,
+         ("webhooks/troubleshooting-record", "/event/api/v1/troubleshooting")),
 ]
 
 DECLARED = {family.name: family for family in REGISTRY.families()}

@@ -34,6 +34,6 @@ def test_the_permissions_table_in_the_readme_is_up_to_date() -> None:
 def test_every_route_template_a_collector_reads_declares_its_permission() -> None:
     declared = {e.template for e in REGISTRY.endpoints()}
     for module in (REPO / "exporter" / "collectors").glob("*.py"):
-        pattern = r'"(/(?:artifactory|router|access|worker|rtfs|distribution)/[^"]+)"'
+        pattern = r'"(/(?:artifactory|router|access|worker|rtfs|distribution|event)/[^"]+)"'
         for template in re.findall(pattern, module.read_text()):
             assert template in declared, f"{module.name}: {template} has no declared permission"
