@@ -13,6 +13,8 @@ JWTs and JFrog reference tokens and API keys are redacted wherever they
 appear, and user names and e-mail addresses become placeholders
 (``user-1``, ``user-1@example.com``) that stay consistent within the
 recording, so a token's subject still names the same user as the users list.
+The Event service's answers (webhook subscriptions and deliveries) keep only
+the fields the exporter reads: the rest is full of receiver URLs and secrets.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import httpx
 from pydantic import BaseModel
 
 from exporter import __version__
+from exporter.collectors import webhooks
 from exporter.collectors.activity import ActivitySettings
 from exporter.config import TargetConfig
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
@@ -72,6 +75,8 @@ _SECRET_KEYS = frozenset({
     "password", "passwd", "pwd", "secret", "token", "accesstoken", "refreshtoken", "idtoken", "apikey", "apitoken",
     "licensekey", "licensehash", "hash", "privatekey", "passphrase", "credential", "credentials", "authorization",
     "cookie", "setcookie", "sessionid", "clientsecret", "tokenid", "jti",
+    # lists of named secrets (a worker's, a custom webhook's): [{"key"|"name", "value"}]
+    "secrets",
 })
 _SECRET_SUFFIXES = ("password", "passwd", "secret", "token", "apikey", "passphrase", "privatekey")
 #: paging handles end in "token" too, and the next request must send them back unchanged to match the recording
@@ -402,7 +407,10 @@ def write_recording(out: Path, recorded: RecordedRound, *, keep_names: bool = Fa
     for number, key in enumerate(sorted(recorded.exchanges), start=1):
         exchange = recorded.exchanges[key]
         headers = scrubber.headers(exchange.headers)
-        body = scrubber.body(exchange.body, headers.get("Content-Type", ""))
+        reduced = webhooks.for_recording(exchange.path, exchange.body) if 200 <= exchange.status < 300 else None
+        if reduced is not None and reduced != exchange.body:
+            scrubber.redacted += 1
+        body = scrubber.body(exchange.body if reduced is None else reduced, headers.get("Content-Type", ""))
         name = None
         if body:
             name = f"{BODIES}/{number:04d}.{_extension(headers.get('Content-Type', ''), body)}"

@@ -350,6 +350,46 @@ def parse_troubleshooting(body: object) -> Page:
     return Page(records, unreadable)
 
 
+# -- recordings ----------------------------------------------------------------------------------
+
+#: of each answer, what the parsers read: the rest holds receiver URLs, headers, payloads and secrets
+_RECORD_FIELDS: dict[str, Any] = {"timestamp": None, "elapsed_millis": None, "request": {"retries_attempted": None},
+                                  "response": {"status": None},
+                                  "event": {"id": None, "subscription_key": None, "domain": None, "event_type": None}}
+_SUBSCRIPTION_FIELDS: dict[str, Any] = {"key": None, "enabled": None,
+                                        "event_filter": {"domain": None, "event_types": None}}
+
+
+def _kept(value: object, fields: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for name, inner in fields.items():
+        if name in value:
+            out[name] = _kept(value[name], inner) if inner is not None else value[name]
+    return out
+
+
+def for_recording(path: str, raw: bytes) -> bytes | None:
+    """An answer of the Event service reduced to what the parsers read, for ``jfrog-exporter record``.
+
+    Its subscriptions and delivery records carry URLs with secrets in their query strings, custom headers,
+    payloads and response bodies, which no scrubbing by key names can all find. None: another endpoint, or
+    an answer the parsers cannot read either (then it is scrubbed like any other).
+    """
+    text = raw.decode("utf-8", "replace")
+    try:
+        if path == TROUBLESHOOTING:
+            records = [_kept(r, _RECORD_FIELDS) for r in _objects(text)]
+            return "\n\n".join(json.dumps(r) for r in records).encode()
+        if path == SUBSCRIPTIONS:
+            entries = listed(json.loads(text), "subscriptions", "subscriptions")
+            return json.dumps([_kept(e, _SUBSCRIPTION_FIELDS) for e in entries]).encode()
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
 # -- counting ------------------------------------------------------------------------------------
 
 

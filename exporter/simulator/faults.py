@@ -139,10 +139,12 @@ async def _trickle(request: web.Request, status: int, body: bytes, seconds: floa
     response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
     await response.prepare(request)
     pieces = max(1, min(10, len(body)))
-    step = -(-len(body) // pieces)
+    step = max(1, -(-len(body) // pieces))
     for i in range(0, len(body), step):
         await response.write(body[i : i + step])
         await asyncio.sleep(seconds / pieces)
+    if not body:
+        await asyncio.sleep(seconds)  # an empty answer is slow too
     await response.write_eof()
     return response
 

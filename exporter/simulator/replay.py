@@ -2,8 +2,11 @@
 
 Each request gets the recorded answer to the same method, path and query;
 failing that, to the same method and path with the same query parameters in
-another order. Anything else was never recorded and answers 404 in JFrog's
-error JSON. Any credentials are accepted: a recording holds none.
+another order; failing that, with the same parameters but a time window
+(``start``, ``end``: the webhook deliveries since the last poll) of another
+time, since a replay runs later than its recording. Anything else was never
+recorded and answers 404 in JFrog's error JSON. Any credentials are accepted:
+a recording holds none.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ MAX_UNMATCHED = 100
 Key = tuple[str, str, str]
 
 
-def _unordered(method: str, path: str, query: str) -> Key:
-    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+#: query parameters that bound a time window: they name the moment of the request, not what is asked
+WINDOW_PARAMETERS = frozenset({"start", "end"})
+
+
+def _unordered(method: str, path: str, query: str, without: frozenset[str] = frozenset()) -> Key:
+    pairs = sorted((k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in without)
     return method, path, "&".join(f"{k}={v}" for k, v in pairs)
 
 
@@ -39,14 +46,17 @@ class ReplayState:
     unmatched: list[str] = field(default_factory=list)
     _exact: dict[Key, Answer] = field(default_factory=dict, init=False, repr=False)
     _unordered: dict[Key, Answer] = field(default_factory=dict, init=False, repr=False)
+    _windowless: dict[Key, Answer] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for answer in self.recording.answers:
             self._exact[(answer.method, answer.path, answer.query)] = answer
             self._unordered[_unordered(answer.method, answer.path, answer.query)] = answer
+            self._windowless[_unordered(answer.method, answer.path, answer.query, WINDOW_PARAMETERS)] = answer
 
     def find(self, method: str, path: str, query: str) -> Answer | None:
-        answer = self._exact.get((method, path, query)) or self._unordered.get(_unordered(method, path, query))
+        answer = (self._exact.get((method, path, query)) or self._unordered.get(_unordered(method, path, query))
+                  or self._windowless.get(_unordered(method, path, query, WINDOW_PARAMETERS)))
         if answer is None:
             missed = f"{method} {path}" + (f"?{query}" if query else "")
             if missed not in self.unmatched and len(self.unmatched) < MAX_UNMATCHED:

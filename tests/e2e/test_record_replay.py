@@ -5,8 +5,8 @@ have the same series on the replay as in the recorded round. Values must be equa
 
 * values read against the clock (``*_timestamp_seconds``, ages, the probe's measured duration): the
   replay runs later, so only the series are compared;
-* counters the exporter builds from histories (worker executions, artifacts created and downloaded) and
-  what follows them: they count what arrived after the first round's watermark, and a replay answers the
+* counters the exporter builds from histories (worker executions, artifacts created and downloaded, webhook
+  deliveries) and what follows them: they count what arrived after the first round's watermark, and a replay answers the
   same history to both rounds, so they stay at 0 where the recording counted what the simulator's
   history grew by. Their series are compared, not their values.
 
@@ -38,6 +38,8 @@ from exporter.simulator.faults import Fault
 from exporter.simulator.scenarios import SCENARIOS
 from exporter.simulator.security_data import AREA as SECURITY
 from exporter.simulator.security_data import SecurityArea
+from exporter.simulator.webhooks_data import SECRET_MARK
+from exporter.simulator.webhooks_data import area as webhooks_area
 from tests.conftest import make_target
 from tests.e2e.test_contract import EVERYTHING_ON
 from tests.support import REPO, Samples, parse_exposition, run_cli, simulator
@@ -49,7 +51,10 @@ CLOCK_SUFFIXES = ("_timestamp_seconds",)
 CLOCK_FAMILIES = ("jfrog_worker_probe_duration_seconds", "jfrog_background_task_oldest_running_seconds")
 #: counters built from histories (and the figures derived from the same entries)
 HISTORY_FAMILIES = ("jfrog_worker_executions", "jfrog_worker_execution_duration_seconds",
-                    "jfrog_artifacts_created", "jfrog_artifacts_downloaded")
+                    "jfrog_artifacts_created", "jfrog_artifacts_downloaded", "jfrog_webhook_deliveries",
+                    "jfrog_webhook_delivery_duration_seconds")
+#: series that exist only once a history brought something (a failed webhook delivery in the recorded window)
+SOMETIMES = ("jfrog_webhook_last_failure_timestamp_seconds",)
 
 Series = tuple[str, frozenset[tuple[str, str]]]
 
@@ -70,7 +75,7 @@ def comparable(samples: Samples, names: NameMap | None = None) -> tuple[dict[Ser
     values: dict[Series, float] = {}
     labels_only: set[Series] = set()
     for (name, recorded_labels), value in samples.items():
-        if name.startswith("jfrog_exporter_"):
+        if name.startswith(("jfrog_exporter_", *SOMETIMES)):
             continue
         labels = recorded_labels if names is None else frozenset((k, names.in_text(v)) for k, v in recorded_labels)
         if _values_compared(name):
@@ -165,6 +170,10 @@ async def test_nothing_secret_or_personal_is_written(sim, tmp_path: Path) -> Non
         lic.license_hash = license_hash
     security = state.scenario.areas[SECURITY]
     state.faults.append(Fault(route="/access/api/v2/users", kind="answer", body=_users_with_emails(security)))
+    hooks = webhooks_area(state.scenario)
+    assert hooks is not None
+    for spec in hooks.subscriptions:
+        spec.period = 0.013  # deliveries between the two rounds, whose records repeat the subscriptions' secrets
     target = make_target(url, token=JWT, collectors=EVERYTHING_ON)
 
     recorded = await record_round(target, list(COLLECTORS))
@@ -174,6 +183,9 @@ async def test_nothing_secret_or_personal_is_written(sim, tmp_path: Path) -> Non
     assert "/artifactory/api/replications" in seen and "/access/api/v2/users" in seen, "the answers are there"
     for secret in (JWT, JWT.split(".")[1], *PASSWORDS, *LICENSE_HASHES):
         assert secret not in seen
+    # Webhook subscriptions and deliveries: their URLs, headers, payloads and secrets are not recorded at all.
+    assert "/event/api/v1/troubleshooting" in seen and '"subscription_key"' in seen
+    assert SECRET_MARK not in seen and "hooks.example.test" not in seen and "X-Team-Token" not in seen
     for path, text in _written(tmp_path / "rec"):
         for name in (*USERS, EMAIL_DOMAIN):
             assert name not in text, f"{name} in {path.relative_to(tmp_path)}"

@@ -22,6 +22,7 @@ from exporter.collectors.webhooks import (
     WebhooksCollector,
     WebhooksSettings,
     delivery_families,
+    for_recording,
     parse_subscriptions,
     parse_troubleshooting,
     subscription_families,
@@ -108,6 +109,21 @@ def test_troubleshooting_other_shapes() -> None:
         parse_troubleshooting("<html>proxy error</html>")
     with pytest.raises(ValueError):
         parse_troubleshooting("[1, 2]")
+
+
+def test_recordings_keep_only_what_the_parsers_read() -> None:
+    raw = (PAYLOADS / "troubleshooting-historical.txt").read_bytes()
+    reduced = for_recording(TROUBLESHOOTING, raw)
+    assert reduced is not None
+    assert parse_troubleshooting(reduced.decode()) == parse_troubleshooting(raw.decode())
+    assert b"webhook-target" not in reduced and b"Alias" not in reduced and b"some.log" not in reduced
+    listed = (PAYLOADS / "subscriptions.json").read_bytes()
+    reduced = for_recording(SUBSCRIPTIONS, listed)
+    assert reduced is not None
+    assert parse_subscriptions(json.loads(reduced)) == parse_subscriptions(json.loads(listed))
+    assert b"tell no one" not in reduced and b"my-company" not in reduced and b"X-MyCompany" not in reduced
+    assert for_recording(SUBSCRIPTIONS, b"<html>proxy error</html>") is None  # scrubbed like any other page
+    assert for_recording("/artifactory/api/storageinfo", listed) is None
 
 
 # -- counting --------------------------------------------------------------------------------------
