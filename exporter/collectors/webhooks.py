@@ -79,10 +79,12 @@ TRUNCATED = F.counter("jfrog_webhook_truncated_polls",
                       "lag behind and catch up in the following runs.")
 SKIPPED = F.counter("jfrog_webhook_records_skipped",
                     "Troubleshooting records not counted (reason: unreadable, without a time or subscription; "
-                    "over_limit, once per millisecond holding more than count records: at least one of them).",
-                    "reason")
+                    "over_limit, once per millisecond holding more than count records: at least one of them; "
+                    "unlisted, of subscriptions beyond the listed ones and 1,000 more).", "reason")
 
-SKIP_REASONS = ("unreadable", "over_limit")
+SKIP_REASONS = ("unreadable", "over_limit", "unlisted")
+#: subscriptions counted beyond those the JPD lists (created since the list was read, or deleted)
+UNLISTED_SUBSCRIPTIONS = 1000
 
 
 class WebhooksSettings(CollectorSettings):
@@ -122,6 +124,7 @@ class WebhooksCollector(Collector[WebhooksSettings]):
     async def _deliveries(self, part: Part) -> None:
         now_ms = round(time.time() * 1000)
         ledger = self.ledger
+        ledger.know(self._known)  # the last list this JPD answered, if this run's failed
         if ledger.watermark_ms is None:
             start = now_ms - round(self.settings.settle * 1000)
             # One record just before the start: proves the service answers and the credentials may read it,
@@ -136,11 +139,9 @@ class WebhooksCollector(Collector[WebhooksSettings]):
                 if exc.outcome is Outcome.UNSUPPORTED:
                     raise  # no Event service: no counters, not counters stuck at 0
                 # What was counted up to the watermark stays true.
-                ledger.know(self._known)
                 delivery_families(ledger, part.out)
                 part.current_on_failure = True
                 raise
-        ledger.know(self._known)
         delivery_families(ledger, part.out)
 
     async def _catch_up(self, part: Part, now_ms: int) -> None:
@@ -157,6 +158,9 @@ class WebhooksCollector(Collector[WebhooksSettings]):
             ledger.count(page, start, end)
             if len(page.records) < count:
                 ledger.advance(end)
+                if ledger.lagging:
+                    ledger.lagging = False
+                    log.info("webhook deliveries: caught up")
                 return
             # A full page may be cut: go on from its newest record (that millisecond is asked for again).
             newest = max(r.at_ms for r in page.records)
@@ -169,8 +173,10 @@ class WebhooksCollector(Collector[WebhooksSettings]):
             else:
                 ledger.advance(newest)
         ledger.truncated += 1
-        log.warning("webhook deliveries: %d queries of %d records did not reach the present; the rest is read next "
-                    "run (raise count or max_pages, or poll more often)", self.settings.max_pages, count)
+        if not ledger.lagging:  # once while it lags, not every run
+            ledger.lagging = True
+            log.warning("webhook deliveries: %d queries of %d records did not reach the present; the rest is read "
+                        "next run (raise count or max_pages, or poll more often)", self.settings.max_pages, count)
 
 
 def subscription_families(subscriptions: Sequence[Subscription], out: Emitter) -> None:
@@ -405,10 +411,16 @@ class Ledger:
     durations: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
     truncated: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    #: whether the last run left deliveries unread
+    lagging: bool = False
+    #: subscriptions the JPD listed last
+    listed: int = 0
 
     def know(self, subscriptions: Iterable[str]) -> None:
         """Listed subscriptions show 0 until they deliver, and keep their series once known."""
-        for key in subscriptions:
+        keys = list(subscriptions)
+        self.listed = len(keys)
+        for key in keys:
             self.counts.setdefault(key, {})
 
     def count(self, page: Page, start_ms: int, end_ms: int) -> int:
@@ -420,7 +432,13 @@ class Ledger:
             if key in self.seen or not start_ms <= record.at_ms <= end_ms:
                 continue
             self.seen[key] = record.at_ms
-            counts = self.counts.setdefault(record.subscription, {})
+            counts = self.counts.get(record.subscription)
+            if counts is None:
+                if len(self.counts) >= self.listed + UNLISTED_SUBSCRIPTIONS:
+                    # A JPD naming a new subscription in every record cannot grow the series without bound.
+                    self.skipped["unlisted"] += 1
+                    continue
+                counts = self.counts[record.subscription] = {}
             result = record.result
             counts[result] = counts.get(result, 0) + 1
             if result != "success":

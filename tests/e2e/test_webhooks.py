@@ -124,7 +124,8 @@ async def test_deliveries_counted_once_across_polls_and_restarts(sim) -> None:
         await restarted.close()
 
 
-async def test_a_full_answer_is_paged_and_the_rest_read_next_run(sim) -> None:
+async def test_a_full_answer_is_paged_and_the_rest_read_next_run(sim, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.collectors.webhooks")
     url, state = await sim.start("healthy")
     data = _busy(state)
     poller = Poller(url, count=7, max_pages=3)
@@ -149,7 +150,10 @@ async def test_a_full_answer_is_paged_and_the_rest_read_next_run(sim) -> None:
             samples = await poller.poll()
             runs += 1
         assert counted(samples) == truth(data, start, frozen + 0.001)
+        assert runs > 2 and value(samples, "jfrog_webhook_truncated_polls_total") == runs - 1  # all but the last
         assert value(samples, "jfrog_webhook_records_skipped_total", reason="over_limit") == 0
+        said = [r.getMessage() for r in caplog.records if r.name == "exporter.collectors.webhooks"]
+        assert len(said) == 2 and "did not reach the present" in said[0] and said[1].endswith("caught up")
         assert poller.outcome() == "success"
     finally:
         await poller.close()
@@ -210,3 +214,17 @@ async def test_no_secret_reaches_metrics_or_logs(sim, caplog: pytest.LogCaptureF
         assert SECRET_MARK not in where
         assert "hooks.example.test" not in where and "ci.example.test" not in where  # no receiver URL at all
         assert "X-Team-Token" not in where and "app-" not in where  # no header names, no payload content
+
+
+async def test_large_scenario_has_1000_subscriptions(sim) -> None:
+    url, _ = await sim.start("large")
+    poller = Poller(url)
+    try:
+        samples = await poller.poll()
+    finally:
+        await poller.close()
+    assert poller.outcome() == "success"
+    assert len(series(samples, "jfrog_webhook_subscription_enabled")) == 1000
+    assert value(samples, "jfrog_webhook_subscriptions", state="enabled") == 950
+    # Every subscription's counters start at 0, one series per result.
+    assert len(series(samples, DELIVERIES)) == 5000

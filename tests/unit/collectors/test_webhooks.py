@@ -153,6 +153,15 @@ def test_a_record_on_the_edge_of_two_windows_counts_once() -> None:
     assert get(samples, "jfrog_webhook_deliveries_watermark_timestamp_seconds") == 3.0
 
 
+def test_subscriptions_nobody_listed_are_bounded() -> None:
+    ledger = Ledger(watermark_ms=0)
+    ledger.know(["a"])
+    records = [_delivery(1, subscription=f"ghost-{i}", event=str(i)) for i in range(1500)]
+    assert ledger.count(Page(records), 0, 10) == 1000
+    assert len(ledger.counts) == 1001  # the listed one and 1,000 more
+    assert ledger.skipped["unlisted"] == 500
+
+
 # -- runs against a mock Event service -------------------------------------------------------------
 
 def event_service(records: list[dict[str, Any]], queries: list[dict[str, int]],
