@@ -23,6 +23,12 @@ milliseconds, at most ``count`` records per query:
 The query always names ``end`` and ``count``: without them the service
 streams live records and never ends the answer.
 
+Where the documents say nothing or print a malformed sample (tests/field/webhooks.yaml):
+timestamps are epoch milliseconds, ``start`` includes and ``end`` excludes, the
+records come oldest first, an empty body is an empty window, and a record
+without a ``response`` had no HTTP answer ("error"). Windows follow the
+exporter's clock: ``settle`` also covers a JPD whose clock is a little behind.
+
 Records and subscriptions carry URLs (with secrets in query strings or
 user-info), custom headers, secrets and payloads: the parsers never read them,
 so they can reach neither a label nor a log line.
@@ -90,7 +96,8 @@ UNLISTED_SUBSCRIPTIONS = 1000
 class WebhooksSettings(CollectorSettings):
     count: int = Field(1000, ge=1, le=10_000, description="records per troubleshooting query (the ring keeps 10,000)")
     max_pages: int = Field(10, ge=1, le=100, description="troubleshooting queries per run at most")
-    settle: float = Field(30.0, ge=0, description="how far behind now each query stops, for deliveries in flight")
+    # A failing delivery may wait for several timeouts and retries before its record is written.
+    settle: float = Field(120.0, ge=0, description="how far behind now each query stops, for deliveries in flight")
 
     @field_validator("settle", mode="before")
     @classmethod

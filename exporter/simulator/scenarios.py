@@ -213,7 +213,8 @@ def cloud(now: float | None = None) -> Scenario:
         storage=storage,
         repos=list(_STANDARD_REPOS),
         areas={**security_data.healthy_areas(today_midnight(now), _STANDARD_REPOS),
-               services_data.AREA: services_data.ServicesArea()},
+               services_data.AREA: services_data.ServicesArea(),
+               webhooks_data.AREA: webhooks_data.healthy_area(now)},
     )
 
 
