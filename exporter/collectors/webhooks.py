@@ -163,14 +163,14 @@ class WebhooksCollector(Collector[WebhooksSettings]):
             result = await part.get(params={"start": start, "end": end, "count": count}, expect="text")
             page = parse_result(parse_troubleshooting, result)
             ledger.count(page, start, end)
-            if len(page.records) < count:
+            if len(page.records) + page.unreadable < count:
                 ledger.advance(end)
                 if ledger.lagging:
                     ledger.lagging = False
                     log.info("webhook deliveries: caught up")
                 return
             # A full page may be cut: go on from its newest record (that millisecond is asked for again).
-            newest = max(r.at_ms for r in page.records)
+            newest = max((r.at_ms for r in page.records), default=start)
             if newest <= start:
                 # How many more share it is unknown: at least one is not counted.
                 ledger.skipped["over_limit"] += 1
@@ -245,7 +245,7 @@ class Delivery:
 @dataclass(frozen=True, slots=True)
 class Page:
     records: list[Delivery]
-    #: records without a readable time or subscription
+    #: records without a readable time
     unreadable: int = 0
 
 
@@ -312,7 +312,8 @@ def _int(value: object) -> int | None:
 
 
 def parse_delivery(entry: object) -> Delivery | None:
-    """One troubleshooting record; None when it has no time or subscription to count it under.
+    """One troubleshooting record; None when it has no time to place it in a window (without a subscription,
+    its ``subscription`` is empty: it still marks how far a page reached, and is skipped when counting).
 
     Only timing, status and identity are read: request URL, headers,
     payload and response body may hold secrets.
@@ -326,7 +327,7 @@ def parse_delivery(entry: object) -> Delivery | None:
     response = entry.get("response")
     at_ms = _int(entry.get("timestamp"))
     subscription = scalar_text(event.get("subscription_key"))
-    if at_ms is None or at_ms < 0 or not subscription:
+    if at_ms is None or at_ms < 0:
         return None
     status = _int(response.get("status")) if isinstance(response, dict) else None
     if status is not None and not 100 <= status <= 999:
@@ -439,6 +440,9 @@ class Ledger:
             if key in self.seen or not start_ms <= record.at_ms <= end_ms:
                 continue
             self.seen[key] = record.at_ms
+            if not record.subscription:
+                self.skipped["unreadable"] += 1  # nothing to count it under
+                continue
             counts = self.counts.get(record.subscription)
             if counts is None:
                 if len(self.counts) >= self.listed + UNLISTED_SUBSCRIPTIONS:

@@ -94,15 +94,15 @@ def test_troubleshooting_other_shapes() -> None:
                {"timestamp": "7", "response": {"status": 302}, "event": {"subscription_key": "b"}},
                {"timestamp": 8, "response": {"status": 500}, "event": {"subscription_key": "b"}},
                {"elapsed_millis": 1, "event": {"subscription_key": "a"}},  # no time: cannot be placed in a window
-               {"timestamp": 9}]  # no subscription
+               {"timestamp": 9}]  # no subscription: marks how far the page reached, counted under none
     for body in (records, "\n".join(json.dumps(r) for r in records), json.dumps(records), ""):
         page = parse_troubleshooting(body)
         if body == "":
             assert page == Page([], 0)
             continue
         assert [(r.subscription, r.result) for r in page.records] == [
-            ("a", "success"), ("a", "error"), ("b", "failed_other"), ("b", "failed_5xx")]
-        assert page.unreadable == 2
+            ("a", "success"), ("a", "error"), ("b", "failed_other"), ("b", "failed_5xx"), ("", "error")]
+        assert page.unreadable == 1
     with pytest.raises(ValueError):
         parse_troubleshooting('{"timestamp": 1,')
     with pytest.raises(ValueError):
@@ -223,6 +223,22 @@ async def _runs_again(collector: WebhooksCollector, transport: httpx.MockTranspo
     finally:
         await client.aclose()
     return None, [run]
+
+
+async def test_a_full_page_of_unreadable_records_is_not_taken_for_the_end() -> None:
+    queries: list[dict[str, int]] = []
+    records: list[dict[str, Any]] = []
+    transport = event_service(records, queries)
+    collector, _ = await _runs(transport, 1, count=2, max_pages=5)
+    assert collector.ledger.watermark_ms is not None
+    start = collector.ledger.watermark_ms = collector.ledger.watermark_ms - 100
+    records += [{"timestamp": start + 1, "event": {}}, {"timestamp": start + 2, "event": {}},  # no subscription
+                {"timestamp": start + 3, "event": {"subscription_key": "a", "id": "x"}, "response": {"status": 200}}]
+    _, (run,) = await _runs_again(collector, transport)
+    assert run.parts[TROUBLESHOOTING].outcome is Outcome.SUCCESS
+    # A full page of records without a subscription is paged over by their time; each is skipped once.
+    assert collector.ledger.skipped == {"unreadable": 2, "over_limit": 0, "unlisted": 0}
+    assert collector.ledger.counts["a"] == {"success": 1}
 
 
 async def test_a_bad_answer_fails_the_part_and_keeps_the_counts() -> None:
