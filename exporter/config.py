@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -24,7 +24,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exporter.collectors.base import CollectorSettings
 from exporter.collectors.registry import COLLECTORS
@@ -306,10 +305,28 @@ class FileConfig(BaseModel):
         return self
 
 
-class EnvSettings(BaseSettings):
+class _FromEnvironment(BaseModel):
+    """Fields read from the environment variables named ``env_prefix`` + the field's name, in any case;
+    values given as arguments (the flags) take precedence.
+
+    A plain model, not pydantic-settings: that library alone cost the process about 5 MB of memory for
+    reading a handful of variables.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    env_prefix: ClassVar[str] = ""
+
+    def __init__(self, **given: Any) -> None:
+        prefix = self.env_prefix.lower()
+        names = {prefix + name: name for name in type(self).model_fields}
+        found = {names[key.lower()]: value for key, value in os.environ.items() if key.lower() in names}
+        super().__init__(**{**found, **given})
+
+
+class EnvSettings(_FromEnvironment):
     """Settings read from JFROG_* environment variables; command-line flags take precedence."""
 
-    model_config = SettingsConfigDict(env_prefix="JFROG_", extra="ignore")
+    env_prefix = "JFROG_"
 
     url: str | None = None
     access_token: str | None = None
@@ -334,13 +351,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-class LogSettings(BaseSettings):
+class LogSettings(_FromEnvironment):
     """How the exporter logs: JFROG_EXPORTER_LOG_LEVEL, _LOG_FORMAT and _DEBUG_LIBRARIES (flags take precedence).
 
     Read before the rest of the configuration, so that what loading it says is already in the chosen format.
     """
 
-    model_config = SettingsConfigDict(env_prefix="JFROG_EXPORTER_", extra="ignore")
+    env_prefix = "JFROG_EXPORTER_"
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
