@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -457,6 +456,8 @@ def target_from_env(env: EnvSettings) -> TargetConfig:
 
 
 def load_targets_file(path: Path) -> list[TargetConfig]:
+    import yaml  # only with a configuration file: a target from the environment does without it
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -19,9 +19,6 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-from pythonjsonlogger.json import JsonFormatter
 
 #: fields an event may carry besides its message, in the order they are shown
 FIELDS = ("target", "collector", "endpoint", "outcome", "duration_seconds")
@@ -85,29 +82,15 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class JsonLineFormatter(JsonFormatter):
-    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg``, then the event's fields."""
-
-    def __init__(self) -> None:
-        super().__init__("%(levelname)s %(name)s %(message)s",
-                         rename_fields={"levelname": "level", "name": "logger", "message": "msg",
-                                        "exc_info": "exc"})
-
-    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
-        log_data["ts"] = utc_timestamp(record.created)  # first, so a line reads from its time
-        super().add_fields(log_data, record, message_dict)
-        log_data["level"] = record.levelname.lower()
-
-    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        # The event's fields in one order whichever way they were given (extra= or the context).
-        head = {key: log_data.pop(key) for key in ("ts", "level", "logger", "msg", *FIELDS) if key in log_data}
-        return head | log_data
-
-
 def setup_logging(level: str, fmt: str = "text", debug_libraries: bool = False) -> None:
     """Send every line to standard error in ``fmt``; other libraries stay at WARNING unless ``debug_libraries``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLineFormatter() if fmt == "json" else TextFormatter())
+    if fmt == "json":
+        from exporter.jsonlog import JsonLineFormatter  # its library only where JSON is asked for
+
+        handler.setFormatter(JsonLineFormatter())
+    else:
+        handler.setFormatter(TextFormatter())
     handler.addFilter(ContextFilter())
     if not debug_libraries:
         handler.addFilter(LibraryFilter())

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from exporter.config import ConfigError, TargetConfig, load_log_settings
-from exporter.logs import JsonLineFormatter, LibraryFilter, TextFormatter, context, utc_timestamp
+from exporter.jsonlog import JsonLineFormatter
+from exporter.logs import LibraryFilter, TextFormatter, context, utc_timestamp
 from exporter.scheduler import Engine
 
 
