@@ -83,18 +83,21 @@ class ServingStats:
         return out.families()
 
 
-async def send_body(request: web.Request, response: web.StreamResponse, body: bytes, deadline: float) -> bool:
-    """Send ``body`` a chunk at a time, each once the client took the previous; False if it stalled past ``deadline``.
+async def send_body(request: web.Request, response: web.StreamResponse, chunks: Sequence[bytes],
+                    deadline: float) -> bool:
+    """Send ``chunks`` a slice at a time, each once the client took the previous; False if it stalled past
+    ``deadline``.
 
-    ``body`` is the payload shared by every scrape: slices of it are sent, never copies.
+    ``chunks`` are the payload shared by every scrape: slices of them are sent, never copies.
     """
-    view = memoryview(body)
-    response.content_length = len(body)
+    response.content_length = sum(len(chunk) for chunk in chunks)
     try:
         async with asyncio.timeout(deadline):
             await response.prepare(request)
-            for start in range(0, len(view), SEND_CHUNK):
-                await response.write(view[start:start + SEND_CHUNK])  # waits while the transport is full
+            for chunk in chunks:
+                view = memoryview(chunk)
+                for start in range(0, len(view), SEND_CHUNK):
+                    await response.write(view[start:start + SEND_CHUNK])  # waits while the transport is full
             await response.write_eof()
     except TimeoutError:
         if request.transport is not None:
@@ -124,11 +127,12 @@ def build_app(store: SnapshotStore, middlewares: Sequence[Any] = (),
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         headers["Vary"] = "Accept, Accept-Encoding"
-        body = payload.body(openmetrics, gzipped)
-        if len(body) <= SEND_CHUNK:  # the socket takes it at once: nothing is held for a slow client
-            return web.Response(body=body, headers=headers)
+        # Uncompressed, the rendered chunks themselves: no joined copy of the exposition is kept or made.
+        chunks = [payload.gzipped(openmetrics)] if gzipped else payload.chunks(openmetrics)
+        if sum(len(chunk) for chunk in chunks) <= SEND_CHUNK:  # the socket takes it at once: nothing is held
+            return web.Response(body=b"".join(chunks), headers=headers)
         response = web.StreamResponse(headers=headers)
-        if not await send_body(request, response, body, send_deadline):
+        if not await send_body(request, response, chunks, send_deadline):
             stats.scrapes_aborted += 1
             log.debug("dropped a /metrics client from %s that had not read the response within %gs",
                       request.remote, send_deadline)

@@ -130,10 +130,13 @@ def _named(endpoint: str, reason: str) -> str:
 class Payload:
     """One rendering of every snapshot; a scrape never sees half of one.
 
-    Its gzip (what Prometheus asks for) is made when the payload is built,
-    streamed from the rendered chunks; the plain text and OpenMetrics are
-    assembled on the first request that asks for them (on the serving
-    thread, the only one that touches those caches).
+    The rendered chunks are its only copy of the exposition: the gzip of the
+    text format (what Prometheus asks for) is made when the payload is built,
+    that of OpenMetrics on the first request that asks for it (on the serving
+    thread, the only one that touches that cache), both streamed from the
+    chunks; an uncompressed answer is sent from the chunks themselves. A
+    joined copy of the text would have cost as much again as the chunks (13 MB
+    at 100,000 series) for as long as the payload is served.
     """
 
     generation: int
@@ -142,29 +145,26 @@ class Payload:
     rendered_at: float
     render_seconds: float
     series: int
-    _text: bytes | None = None
-    _openmetrics: bytes | None = None
     _openmetrics_gzip: bytes | None = None
 
     @property
     def text(self) -> bytes:
-        if self._text is None:
-            self._text = assemble(self.groups)
-        return self._text
+        """The whole text format, joined now (for `once` and tools; the server streams :meth:`chunks`)."""
+        return assemble(self.groups)
 
     @property
     def openmetrics(self) -> bytes:
-        if self._openmetrics is None:
-            self._openmetrics = assemble(self.groups, openmetrics=True)
-        return self._openmetrics
+        return assemble(self.groups, openmetrics=True)
 
-    def body(self, openmetrics: bool, gzipped: bool) -> bytes:
+    def chunks(self, openmetrics: bool) -> list[bytes]:
+        """The uncompressed exposition in pieces: the rendered chunks themselves and the headers between them."""
+        return list(assemble_chunks(self.groups, openmetrics))
+
+    def gzipped(self, openmetrics: bool) -> bytes:
         if not openmetrics:
-            return self.text_gzip if gzipped else self.text
-        if not gzipped:
-            return self.openmetrics
+            return self.text_gzip
         if self._openmetrics_gzip is None:
-            self._openmetrics_gzip = gzip.compress(self.openmetrics, compresslevel=5)
+            self._openmetrics_gzip = gzip_chunks(assemble_chunks(self.groups, openmetrics=True))
         return self._openmetrics_gzip
 
 

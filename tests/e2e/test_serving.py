@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import socket
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 
+from exporter.exposition import RenderedFamily
 from exporter.server import MalformedRequests, app_runner, build_app, excerpt
 from exporter.snapshot import Payload, SnapshotStore
 from tests.support import exporter, parse_exposition, simulator, value
@@ -67,6 +70,23 @@ def test_scrapers_that_never_read_hold_a_chunk_each_not_the_payload(tmp_path: Pa
     assert growth < count * size / 5, f"RSS grew {growth / 1e6:.1f} MB for {count} clients of {size / 1e6:.1f} MB"
 
 
+async def test_uncompressed_scrapes_keep_no_copy_of_the_payload() -> None:
+    store = large_store(8_000_000)
+    async with serving(store, send_deadline=10) as port, httpx.AsyncClient() as client:
+        tracemalloc.start()
+        try:
+            sizes = [len((await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10,
+                                           headers={"Accept": accept, "Accept-Encoding": "identity"})).content)
+                     for accept in ("text/plain", "application/openmetrics-text", "text/plain")]
+            gc.collect()  # the client's responses, held in reference cycles
+            kept = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    assert min(sizes) > 8_000_000
+    # A joined copy of the text and one of the OpenMetrics would keep 16 MB for as long as the payload is served.
+    assert kept < 2_000_000, f"{kept / 1e6:.1f} MB kept after serving {sizes} bytes"
+
+
 @contextlib.asynccontextmanager
 async def serving(store: SnapshotStore, send_deadline: float) -> AsyncIterator[int]:
     runner = app_runner(build_app(store, send_deadline=send_deadline))
@@ -83,9 +103,10 @@ def large_store(size: int) -> SnapshotStore:
     """A store whose plain text is ``size`` bytes: more than the loopback socket buffers hold."""
     store = SnapshotStore()
     line = b"jfrog_test_padding 1\n"
-    text = line * (size // len(line))
-    store.store_payload(Payload(generation=0, groups=[], text_gzip=b"", rendered_at=time.time(), render_seconds=0.0,
-                                series=0, _text=text))
+    lines = size // len(line)
+    family = RenderedFamily("jfrog_test_padding", "gauge", "Padding.", line * lines, lines)
+    store.store_payload(Payload(generation=0, groups=[[family]], text_gzip=b"", rendered_at=time.time(),
+                                render_seconds=0.0, series=lines))
     return store
 
 
