@@ -23,9 +23,12 @@ from pathlib import Path
 
 from common import TOKEN, rss_mb, simulator
 
-LIBRARIES = ["ssl", "asyncio", "pydantic", "pydantic_settings", "yaml", "pythonjsonlogger.json",
-             "prometheus_client", "httpx", "aiohttp", "aiohttp.web", "apscheduler.schedulers.asyncio", "bcrypt",
-             "exporter.config", "exporter.scheduler", "exporter.server", "exporter.cli"]
+#: what `serve` imports, in about the order it does
+LIBRARIES = ["ssl", "asyncio", "pydantic", "pydantic.main", "prometheus_client", "httpx", "aiohttp", "aiohttp.web",
+             "apscheduler.schedulers.asyncio", "exporter.config", "exporter.scheduler", "exporter.server",
+             "exporter.cli"]
+#: imported only when a configuration asks for them: a file, JSON logs, basic auth
+OPTIONAL = ["yaml", "pythonjsonlogger.json", "bcrypt"]
 
 RSS_OF = "import re, sys\n{imports}\nprint(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read())[1])"
 
@@ -45,6 +48,10 @@ def imports(top: int) -> None:
         together = _rss_after("\n".join(f"import {n}" for n in LIBRARIES[:i + 1]))
         print(f"  {name:<32} alone +{alone:5.1f} MB, added +{together - previous:5.1f} MB (total {together:5.1f})")
         previous = together
+    for name in OPTIONAL:
+        print(f"  {name:<32} alone +{_rss_after(f'import {name}') - bare:5.1f} MB, added +"
+              f"{_rss_after(chr(10).join(f'import {n}' for n in [*LIBRARIES, name])) - previous:5.1f} MB"
+              " (only when configured)")
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import exporter.cli"], capture_output=True,
                          text=True, check=False).stderr
     rows = []

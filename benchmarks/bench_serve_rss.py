@@ -5,7 +5,7 @@
 
 Every default collector runs at --interval, so rounds follow each other quickly; a round is
 complete when every collector has finished one more run (counted from the exporter's own
-jfrog_exporter_collector_runs_total, scraped with gzip like Prometheus). Per scenario and run it
+jfrog_exporter_collector_runs_total, scraped as Prometheus does: OpenMetrics first, gzip). Per scenario and run it
 prints VmRSS with its anonymous and file-backed parts, then the peak (VmHWM). The simulator runs
 in a process of its own and is not counted. Run it with another interpreter (a virtual
 environment with only the runtime dependencies, as in the image) to measure that environment.
@@ -25,6 +25,10 @@ from common import TOKEN, free_port, process, simulator, wait_http
 
 from exporter.collectors.registry import COLLECTORS
 
+#: what Prometheus 2.x and 3.x send by default
+PROMETHEUS_HEADERS = {"Accept": "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+                                "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+                      "Accept-Encoding": "gzip"}
 RUNS = re.compile(r'^jfrog_exporter_collector_runs_total\{collector="([^"]+)",[^}]*\} (\S+)$', re.M)
 
 
@@ -37,7 +41,7 @@ def memory(pid: int) -> dict[str, float]:
 
 def completed_rounds(port: int) -> int:
     """Runs of the collector that ran least: the rounds every collector finished."""
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Accept-Encoding": "gzip"}, timeout=30).text
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=PROMETHEUS_HEADERS, timeout=30).text
     runs: dict[str, float] = {}
     for collector, value in RUNS.findall(text):
         runs[collector] = runs.get(collector, 0.0) + float(value)
