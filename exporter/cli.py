@@ -29,7 +29,7 @@ from exporter.config import (
 )
 from exporter.logs import setup_logging
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
-from exporter.reload import Reloader
+from exporter.reload import Reloader, log_shard
 from exporter.scheduler import CollectionThread, Engine
 from exporter.server import app_runner, build_app
 from exporter.snapshot import RunRecord
@@ -45,6 +45,7 @@ environment (flags take precedence):
   JFROG_USERNAME            with JFROG_PASSWORD or JFROG_PASSWORD_FILE (basic auth)
   JFROG_EXPORTER_CONFIG     YAML file with several targets (same as --config)
   JFROG_EXPORTER_LISTEN     HOST:PORT to serve on (same as --listen)
+  JFROG_EXPORTER_SHARD      INDEX/COUNT or auto/COUNT: serve watches only its shard's targets (same as --shard)
   JFROG_EXPORTER_LOG_LEVEL  debug, info, warning or error (same as --log-level)
   JFROG_EXPORTER_LOG_FORMAT text or json (same as --log-format)
   JFROG_EXPORTER_DEBUG_LIBRARIES=1  with debug, also the HTTP and scheduler libraries' lines
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", metavar="HOST:PORT", help=f"address to serve on (default {DEFAULT_LISTEN})")
     serve.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
                        help="exporter-toolkit web configuration (TLS, basic auth) for the HTTP endpoints")
+    serve.add_argument("--shard", metavar="INDEX/COUNT",
+                       help="watch only the targets whose name hashes to shard INDEX of COUNT, so that COUNT "
+                       "processes over one configuration share its targets; auto/COUNT takes INDEX from the "
+                       "host name's -<ordinal> suffix (a StatefulSet's pod)")
     serve.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
                        help="serve POST /-/reload (behind the web configuration's auth), as SIGHUP does")
 
@@ -173,6 +178,7 @@ def _run_exporter_command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         overrides["listen"] = args.listen
         overrides["web_config_file"] = args.web_config_file
+        overrides["shard"] = args.shard
     # Logging first, so what loading the configuration says (URL normalised) is in the chosen format.
     try:
         logging_settings = load_log_settings(args.log_level, args.log_format)
@@ -351,6 +357,10 @@ def _log_start(engine: Engine, listen: str) -> None:
         log.info("watching %s (%s auth) with %s", runtime.config.url, runtime.config.auth.kind,
                  ", ".join(collectors) or "no collector",
                  extra={"target": name, "url": runtime.config.url, "collectors": collectors})
+    if not engine.targets:  # a shard whose share of the configuration is empty
+        log.info("serving on %s for no target: only the exporter's own metrics; ready now", listen,
+                 extra={"listen": listen, "targets": []})
+        return
     log.info("serving on %s for %d target(s): %s; ready once every collector ran", listen, len(engine.targets),
              ", ".join(engine.targets), extra={"listen": listen, "targets": list(engine.targets)})
 
@@ -361,6 +371,7 @@ async def stop_exporter(collection: CollectionThread, runner: web.AppRunner) -> 
 
 
 async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloader, lifecycle: bool) -> int:
+    log_shard(config)
     collection, runner = await start_exporter(config, only, reloader.reload if lifecycle else None,
                                               reloader.targets)
     reloader.collection = collection

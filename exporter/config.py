@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from pydantic import (
 
 from exporter.collectors.base import CollectorSettings
 from exporter.collectors.registry import COLLECTORS
+from exporter.sharding import Shard, parse_shard
 from exporter.validation import Timeout, base_url, check_patterns
 
 log = logging.getLogger(__name__)
@@ -335,6 +337,8 @@ class EnvSettings(_FromEnvironment):
     password_file: Path | None = None
     exporter_config: Path | None = None
     exporter_listen: str = DEFAULT_LISTEN
+    #: INDEX/COUNT or auto/COUNT: watch only this shard's targets (serve only)
+    exporter_shard: str | None = None
 
     @field_validator("exporter_listen")
     @classmethod
@@ -378,8 +382,12 @@ def load_log_settings(level: str | None = None, fmt: str | None = None) -> LogSe
 
 class ExporterConfig(BaseModel):
     listen: str = DEFAULT_LISTEN
+    #: the targets this process watches: those of its shard, when sharded
     targets: list[TargetConfig]
     web_config_file: Path | None = None
+    shard: Shard | None = None
+    #: how many targets the configuration names, this shard's and the others'
+    configured_targets: int = 0
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
@@ -399,12 +407,17 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
-_FLAG_FIELDS = {"config": "exporter_config", "listen": "exporter_listen"}
-_FIELD_NAMES = {"exporter_config": "--config", "exporter_listen": "--listen"}
+_FLAG_FIELDS = {"config": "exporter_config", "listen": "exporter_listen", "shard": "exporter_shard"}
+_FIELD_NAMES = {"exporter_config": "--config", "exporter_listen": "--listen", "exporter_shard": "--shard"}
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> ExporterConfig:
-    """Build the configuration from flags (``overrides``), the environment and an optional file."""
+    """Build the configuration from flags (``overrides``), the environment and an optional file.
+
+    Sharding applies where ``overrides`` has a ``shard`` key (``serve``), even None: then the flag or
+    JFROG_EXPORTER_SHARD; the other commands read every target.
+    """
+    sharded = "shard" in (overrides or {})
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     web_config_file = overrides.pop("web_config_file", None)
     try:
@@ -424,11 +437,24 @@ def load_config(overrides: dict[str, Any] | None = None) -> ExporterConfig:
         targets = [target_from_env(env)]
     else:
         raise ConfigError("no target: set JFROG_URL (or --url), or give a configuration file with --config")
+    shard = _shard(env.exporter_shard, "--shard" if "shard" in overrides else "JFROG_EXPORTER_SHARD") \
+        if sharded and env.exporter_shard else None
     return ExporterConfig(
         listen=env.exporter_listen,
-        targets=targets,
+        targets=[t for t in targets if shard.takes(t.name)] if shard else targets,
         web_config_file=web_config_file,
+        shard=shard,
+        configured_targets=len(targets),
     )
+
+
+def _shard(text: str, source: str) -> Shard:
+    # A StatefulSet's pod has its own name as host name (and in HOSTNAME): auto/COUNT reads its ordinal.
+    hostname = os.environ.get("HOSTNAME") or socket.gethostname()
+    try:
+        return parse_shard(text, hostname)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def target_from_env(env: EnvSettings) -> TargetConfig:

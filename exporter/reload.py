@@ -3,7 +3,7 @@
 The configuration is read again from the same sources (file, environment, flags); its targets are
 applied to the running engine, which keeps every snapshot of what stays. A configuration that does not
 load is refused with one log line, and the running one stays. The listen address and the web
-configuration are read at start only.
+configuration are read at start only; a shard (--shard) applies to the new configuration as to the first.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from exporter.config import ConfigError, ExporterConfig, load_config
 from exporter.scheduler import CollectionThread
+from exporter.sharding import describe
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Reloader:
             self.targets[:] = config.targets
             summary = ", ".join(changes) or "no target changed"
             log.info("configuration reloaded: %s", summary)
+            log_shard(config)
             return summary
 
     def on_signal(self) -> None:
@@ -65,6 +67,15 @@ class Reloader:
     async def _reload_quietly(self) -> None:
         with contextlib.suppress(ReloadRefused):  # already logged
             await self.reload()
+
+
+def log_shard(config: ExporterConfig) -> None:
+    """With a shard: how many of the configured targets it takes (at start and after each reload)."""
+    if config.shard is None:
+        return
+    names = [t.name for t in config.targets]
+    log.info("%s", describe(config.shard, names, config.configured_targets),
+             extra={"shard": str(config.shard), "targets": names, "configured_targets": config.configured_targets})
 
 
 #: reloads started by a signal, kept referenced until they end
