@@ -939,3 +939,47 @@ def test_notes_tell_how_to_reach_the_metrics_and_what_to_check(tmp_path: Path) -
     assert "- prod: https://acme.jfrog.io" in notes
     assert "ServiceMonitor" in notes
     assert "WARNING" not in notes
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def test_shards_render_a_statefulset_whose_pods_each_take_their_shard(repo_chart: Path, tmp_path: Path) -> None:
+    docs = render(repo_chart, extra=["--set", "shards=3", "--set", "serviceMonitor.enabled=true"])
+    validate_all(docs)
+    assert not by_kind(docs, "Deployment")
+    sts = one(docs, "StatefulSet")
+    assert sts["spec"]["replicas"] == 3
+    assert sts["spec"]["podManagementPolicy"] == "Parallel", "no shard waits for another to be ready"
+    service = one(docs, "Service")
+    assert sts["spec"]["serviceName"] == service["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None", "headless: every pod is scraped, not one at random"
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    # Each pod reads its index from its host name, <statefulset>-<ordinal>, as the exporter's auto/COUNT does.
+    assert args[args.index("--shard") + 1] == "auto/3"
+    from exporter.sharding import parse_shard
+
+    shards = {parse_shard("auto/3", f"{sts['metadata']['name']}-{i}").index for i in range(3)}
+    assert shards == {0, 1, 2}
+    monitor = one(docs, "ServiceMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    notes = render_notes(tmp_path, write_values(tmp_path, "shards: 3\n"))
+    assert f"logs -l app.kubernetes.io/instance={RELEASE} --prefix" in notes
+
+
+def test_one_shard_renders_exactly_what_the_chart_did_without_shards(repo_chart: Path) -> None:
+    default = run_helm(*template_args(repo_chart, ALL_VALUES)).stdout
+    assert run_helm(*template_args(repo_chart, ALL_VALUES, ["--set", "shards=1"])).stdout == default
+    assert "--shard" not in default and "StatefulSet" not in default and "clusterIP: None" not in default
+
+
+@pytest.mark.parametrize(("set_args", "message"), [
+    (["shards=3", "replicaCount=2"], "shards and replicaCount: with shards > 1 the StatefulSet runs one pod per shard"),
+    (["shards=2", "service.type=LoadBalancer"], "service.type: with shards > 1 the Service is headless"),
+    (["shards=0"], "at '/shards': minimum: got 0, want 1"),
+])
+def test_shards_refuse_what_cannot_work(repo_chart: Path, set_args: list[str], message: str) -> None:
+    extra = [arg for pair in set_args for arg in ("--set", pair)]
+    result = run_helm(*template_args(repo_chart, extra=extra), check=False)
+    assert result.returncode != 0 and message in result.stderr
