@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -173,6 +175,28 @@ class _TooLarge(Exception):
     pass
 
 
+def tls_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext:
+    """The TLS context of a TLS configuration, shared by every pool of every target configured alike.
+
+    Each context holds its own copy of the CA bundle in OpenSSL's memory, about 0.8 MB: one per target took
+    most of the memory of a process watching hundreds of JPDs (benchmarks/bench_fleet.py).
+    """
+    if insecure:
+        return _tls_context(None, 0, True)
+    # A CA file replaced before a reload gets a context of its own.
+    return _tls_context(str(ca_file) if ca_file else None, ca_file.stat().st_mtime_ns if ca_file else 0, False)
+
+
+@functools.lru_cache(maxsize=16)
+def _tls_context(ca_file: str | None, _version: int, insecure: bool) -> ssl.SSLContext:
+    if insecure:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=ca_file)
+
+
 class JfrogClient:
     """One per target: owns the connection pool and the concurrency limit."""
 
@@ -204,12 +228,7 @@ class JfrogClient:
         self._large_body = asyncio.Lock()
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
-        # One TLS context shared by the pools: loading the CA bundle once, not per pool.
-        verify: ssl.SSLContext | bool
-        if target.tls.insecure_skip_verify:
-            verify = False
-        else:
-            verify = ssl.create_default_context(cafile=str(target.tls.ca_file) if target.tls.ca_file else None)
+        verify = tls_context(target.tls.ca_file, target.tls.insecure_skip_verify)
         # httpcore's pool rescans every connection on each request and release (O(n^2) with n
         # connections), which dominated a cycle's CPU at 16 connections. Small pools picked by load
         # keep the same number of connections at a fraction of that cost.
