@@ -60,6 +60,10 @@ WATCH_EVERY = 5.0
 CLOCK_STEP = 2.0
 #: a collector with no completed run for two intervals and this long reports its data as stale
 STALE_GRACE = 60.0
+#: how far apart the targets' first rounds start, and at most how long they take to start in all: a fleet's
+#: targets (their intervals alike) then never collect all at once, which peaked memory and CPU together
+TARGET_STAGGER = 0.05
+STAGGER_MAX = 30.0
 
 
 @dataclass
@@ -420,17 +424,19 @@ class Engine:
     # -- scheduling --------------------------------------------------------
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
-        for runtime in self.targets.values():
-            self._schedule(scheduler, runtime)
+        step = min(TARGET_STAGGER, STAGGER_MAX / max(1, len(self.targets)))
+        now = datetime.now().astimezone()
+        for index, runtime in enumerate(self.targets.values()):
+            self._schedule(scheduler, runtime, now + timedelta(seconds=index * step))
         scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self._scheduler = scheduler
         self._first_round = time.monotonic()
         self._watchdog = asyncio.create_task(self._watch())
 
-    def _schedule(self, scheduler: AsyncIOScheduler, runtime: TargetRuntime) -> None:
-        """The target's collectors, each on its interval; the first round now."""
-        now = datetime.now().astimezone()
+    def _schedule(self, scheduler: AsyncIOScheduler, runtime: TargetRuntime, first: datetime | None = None) -> None:
+        """The target's collectors, each on its interval; the first round at ``first`` (default now)."""
+        now = first or datetime.now().astimezone()
         target = runtime.config.name
         for offset, (name, collector) in enumerate(runtime.collectors.items()):
             scheduler.add_job(

@@ -133,3 +133,25 @@ async def test_data_that_cannot_be_rendered_fails_the_run_and_keeps_the_last_goo
     assert value(samples, "jfrog_exporter_collector_success", collector="health") == 0
     assert value(samples, "jfrog_up") == 1, "the last good data stays"
     assert "cannot render the run's data" in caplog.text
+
+
+async def test_a_fleet_s_first_rounds_start_staggered_within_a_bound() -> None:
+    from exporter.scheduler import STAGGER_MAX, TARGET_STAGGER
+
+    async def first_runs(count: int) -> list[float]:
+        engine = Engine([make_target("http://jpd.example", name=f"t{i}") for i in range(count)], ["health"],
+                        transport=jpd())
+        engine.start()
+        try:
+            assert engine._scheduler is not None
+            times = {job.id: job.next_run_time.timestamp() for job in engine._scheduler.get_jobs()}
+        finally:
+            await engine.shutdown()
+        return [times[f"t{i}/health"] - times["t0/health"] for i in range(count)]
+
+    few = await first_runs(5)
+    assert few == sorted(few) and abs(few[-1] - 4 * TARGET_STAGGER) < 0.01, "a few targets: 50 ms apart"
+    many = await first_runs(1000)
+    # Never all at once, and the last target starts within the bound however large the fleet.
+    assert len({round(t, 3) for t in many}) == 1000
+    assert STAGGER_MAX - 0.1 < many[-1] <= STAGGER_MAX
