@@ -1,9 +1,9 @@
 """One `serve` process watching a fleet: 10, 100 and 300 simulated JPDs with the default collectors.
 
-    python -m benchmarks.bench_fleet [--sizes 10,100,300] [--speedup 5] [--seconds 10] [--before DIR]
+    python -m benchmarks.bench_fleet [--sizes 10,100,300] [--speedup 5] [--simulators 1] [--before DIR]
 
-One simulator (`healthy`) answers for every target: the targets differ by name, not by URL. For each
-size, prints:
+Simulated JPDs (`healthy`; one, or ``--simulators N`` with the targets spread over them) answer for every
+target: the targets differ by name more than by URL. For each size, prints:
 - ready: seconds from start to /-/ready (every collector of every target ran once);
 - RSS and peak RSS (MB) at the end of the measured window, and per target;
 - collection CPU per hour and JPD requests per hour. Every default interval is divided by
