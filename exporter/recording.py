@@ -107,8 +107,19 @@ def strip_userinfo(text: str) -> str:
 
 
 def redact_tokens(text: str) -> str:
-    """JWTs, JFrog reference tokens and API keys anywhere in ``text`` replaced by ``<redacted>``."""
-    return _TOKENS.sub(REDACTED, text)
+    """JWTs, JFrog reference tokens and API keys anywhere in ``text`` replaced by ``<redacted>``, and the
+    values of query parameters named like a secret (``?token=...``, ``&password=...``)."""
+    return _QUERY_PARAM.sub(_redacted_param, _TOKENS.sub(REDACTED, text))
+
+
+#: a query parameter of a URL: ``?name=value`` or ``&name=value``
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;](?P<name>[^=&#;\s\"'?]+)=)(?P<value>[^&#;\s\"']*)")
+
+
+def _redacted_param(match: re.Match[str]) -> str:
+    if match.group("value") and is_secret_key(match.group("name")):
+        return match.group("lead") + REDACTED
+    return match.group(0)
 
 
 class NameMap:

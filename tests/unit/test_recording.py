@@ -62,6 +62,10 @@ def test_user_info_leaves_every_url(text: str, clean: str) -> None:
     ("7.104.3", "7.104.3"),
     ("host-01.example.com", "host-01.example.com"),
     ("jfrt@01hsim7k4n5r2q7w9", "jfrt@01hsim7k4n5r2q7w9"),
+    # Secrets in the query of a URL the JPD echoes (an Access Federation target, a webhook receiver).
+    ("https://dr.example/access?token=s3cret&page=2", f"https://dr.example/access?token={REDACTED}&page=2"),
+    ("https://h/hook?x=1&api_key=k3y#f", f"https://h/hook?x=1&api_key={REDACTED}#f"),
+    ("/api/failures/list?repoKey=a&limit=1000", "/api/failures/list?repoKey=a&limit=1000"),
 ])
 def test_tokens_are_redacted_wherever_they_appear(text: str, clean: str) -> None:
     assert redact_tokens(text) == clean
