@@ -103,6 +103,10 @@ def backoff_interval(base: float, consecutive_failures: int) -> float:
     return min(base * min(factor, BACKOFF_MAX_FACTOR), max(base, BACKOFF_MAX_SECONDS))
 
 
+#: renderings scheduled by runs are this many times their own duration apart (at most 1/5 of the time rendering)
+RENDER_SPACING = 4.0
+
+
 class Engine:
     """All targets, their clients and collectors, and the snapshot store they feed."""
 
@@ -131,6 +135,8 @@ class Engine:
         self._render_lock = asyncio.Lock()
         self._render_pending = False
         self._render_task: asyncio.Task[None] | None = None
+        #: monotonic time before which no scheduled rendering starts (see _render_soon)
+        self._next_render = 0.0
         self._watchdog: asyncio.Task[None] | None = None
         #: monotonic time each job last completed a run (or the engine started), by (target, collector)
         self._completed: dict[tuple[str, str], float] = {}
@@ -393,12 +399,21 @@ class Engine:
         self._render_task = asyncio.create_task(self._render_soon(), context=contextvars.Context())
 
     async def _render_soon(self) -> None:
+        # A rendering costs in proportion to the whole snapshot (every target's series, then the gzip), and in a
+        # fleet runs end one after another: renderings are spaced so they take at most 1/RENDER_SPACING of the
+        # time; the runs ending meanwhile share the next one.
         async with self._render_lock:
+            wait = self._next_render - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             self._render_pending = False
+            started = time.monotonic()
             try:
                 await self.render_now(locked=True)
             except Exception:  # the last payload stays served; the next run renders again
                 log.exception("cannot render /metrics; the previous payload is still served")
+            finally:
+                self._next_render = time.monotonic() + RENDER_SPACING * (time.monotonic() - started)
 
     async def render_now(self, locked: bool = False) -> None:
         if not locked:
@@ -526,6 +541,8 @@ class Engine:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._render_task is not None and not self._render_task.done() and self._render_pending:
+            self._render_task.cancel()  # still waiting for its turn: nothing rendered yet
         await asyncio.gather(*(rt.client.aclose() for rt in self.targets.values()), return_exceptions=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import httpx
@@ -155,3 +156,32 @@ async def test_a_fleet_s_first_rounds_start_staggered_within_a_bound() -> None:
     # Never all at once, and the last target starts within the bound however large the fleet.
     assert len({round(t, 3) for t in many}) == 1000
     assert STAGGER_MAX - 0.1 < many[-1] <= STAGGER_MAX
+
+
+async def test_renderings_asked_for_by_runs_are_spaced_by_their_own_cost() -> None:
+    """In a fleet runs end one after another; renderings must not take more than 1/(1 + RENDER_SPACING) of the
+    time, whatever the number of runs asking for one meanwhile."""
+    import asyncio
+    import time
+
+    from exporter.scheduler import RENDER_SPACING
+
+    engine = Engine([make_target("http://jpd.example")], ["health"], transport=jpd())
+    spans: list[tuple[float, float]] = []
+
+    async def slow_render(locked: bool = False) -> None:
+        started = time.monotonic()
+        await asyncio.sleep(0.05)
+        spans.append((started, time.monotonic()))
+
+    engine.render_now = slow_render  # type: ignore[method-assign]
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # a run ending every 10 ms
+            engine.request_render()
+            await asyncio.sleep(0.01)
+    finally:
+        await engine.shutdown()
+    assert 2 <= len(spans) <= 5
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start - end >= RENDER_SPACING * 0.05 * 0.9
