@@ -62,6 +62,17 @@ def _say(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _duration_or_zero(value: Any) -> Any:
+    # Unlike an interval, zero is a valid choice for a delay: the bare number 0 needs no unit.
+    if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
+        return 0.0
+    return parse_duration(value)
+
+
+#: a delay that may be zero ("0", "30s", "2m"); bounds come with the field
+Delay = Annotated[float, BeforeValidator(_duration_or_zero)]
 #: how often a collector runs: more often than every second only loads the JPD, and beyond a day the
 #: scheduler's arithmetic is the only limit (a typo such as 1e15 would end the process)
 Interval = Annotated[float, BeforeValidator(parse_duration), AfterValidator(within(1, 86400, "an interval"))]

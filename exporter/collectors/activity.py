@@ -46,12 +46,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Permission
 from exporter.outcomes import CollectionError, Outcome, combine
-from exporter.validation import Timeout, parse_duration
+from exporter.validation import Delay, Timeout
 from exporter.values import UnexpectedShape, parse_iso_timestamp, scalar_text
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,8 @@ MIN_WINDOW_MS = 1
 class ActivitySettings(CollectorSettings):
     max_results: int = Field(10_000, ge=1, le=1_000_000, description="AQL .limit() of every query")
     query_timeout: Timeout = Field(60.0, description="give up an AQL query after this long")
-    settle: float = Field(60.0, ge=0, description="how far behind now each query stops, for rows written late")
+    settle: Delay = Field(60.0, ge=0, description="how far behind now each query stops, for rows written late")
     max_queries: int = Field(4, ge=1, le=100, description="AQL queries per kind and run at most")
-
-    @field_validator("settle", mode="before")
-    @classmethod
-    def _settle(cls, value: Any) -> Any:
-        # Unlike an interval, zero is a valid choice here.
-        if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
-            return 0.0
-        return parse_duration(value)
 
 
 class ActivityCollector(Collector[ActivitySettings]):

@@ -44,12 +44,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
 from exporter.families import DURATION_BUCKETS, Declarations, Emitter, Histogram, Permission
 from exporter.outcomes import CollectionError, Outcome
-from exporter.validation import parse_duration
+from exporter.validation import Delay
 from exporter.values import UnexpectedShape, listed, scalar_text
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,7 @@ class WebhooksSettings(CollectorSettings):
     count: int = Field(1000, ge=1, le=10_000, description="records per troubleshooting query (the ring keeps 10,000)")
     max_pages: int = Field(10, ge=1, le=100, description="troubleshooting queries per run at most")
     # A failing delivery may wait for several timeouts and retries before its record is written.
-    settle: float = Field(120.0, ge=0, description="how far behind now each query stops, for deliveries in flight")
-
-    @field_validator("settle", mode="before")
-    @classmethod
-    def _settle(cls, value: Any) -> Any:
-        # Unlike an interval, zero is a valid choice here.
-        if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
-            return 0.0
-        return parse_duration(value)
+    settle: Delay = Field(120.0, ge=0, description="how far behind now each query stops, for deliveries in flight")
 
 
 class WebhooksCollector(Collector[WebhooksSettings]):
