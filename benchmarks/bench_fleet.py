@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import os
 import re
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from benchmarks.common import (
     WrkResult,
     cpu_seconds,
     free_port,
+    process,
     rss_mb,
     sim_requests,
     simulator,
@@ -87,20 +87,9 @@ def _baseline(payload: Path, seconds: int) -> WrkResult:
         proc.wait(10)
 
 
-@contextlib.contextmanager
-def _serve(tree: Path, args: list[str]) -> object:
+def _serve(tree: Path, args: list[str]) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """`serve` of the exporter package in ``tree`` (imported from there, first on the path)."""
-    proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve", *args], cwd=tree,
-                            env={**os.environ, "BENCH_TOKEN": TOKEN, "PYTHONPATH": str(tree)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return process(["serve", *args], env={"BENCH_TOKEN": TOKEN, "PYTHONPATH": str(tree)}, cwd=tree)
 
 
 def one_size(sims: list[str], targets: int, speedup: float, seconds: int, tmp: Path, tree: Path,

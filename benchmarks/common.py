@@ -37,8 +37,9 @@ def wait_http(url: str, timeout: float = 120.0, status: int = 200) -> None:
 
 
 @contextlib.contextmanager
-def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], cwd=REPO,
+def process(args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m exporter ARGS`` run from ``cwd`` (another tree's package, first on the path), stopped at exit."""
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], cwd=cwd,
                             env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield proc
