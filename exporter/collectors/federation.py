@@ -224,9 +224,7 @@ class FederationCollector(Collector[FederationSettings]):
         def wanted(repo: str) -> bool:
             if frozenset(states.get(repo, ())) != self._states_read.get(repo):
                 return True
-            read_at = held.read_at(repo)
-            return repo in lagging and read_at is not None and \
-                part.now + self.interval / 2 - read_at >= self.settings.lag_interval
+            return repo in lagging and held.waited(repo, part.now, self.interval, self.settings.lag_interval)
 
         due = held.plan(repos, part.now, self.interval, self.settings.full_sweep, wanted)
         results = await part.get_each(due, _repo_path)

@@ -86,6 +86,12 @@ class Refresh(Generic[K, V]):
     def read_at(self, item: K) -> float | None:
         return self._read_at.get(item)
 
+    def waited(self, item: K, now: float, interval: float, gap: float) -> bool:
+        """Whether ``gap`` has passed since ``item`` was read, or will have by half-way to the next run (runs
+        come ``interval`` apart, give or take their jitter). False for an item never read."""
+        read_at = self._read_at.get(item)
+        return read_at is not None and now + interval / 2 - read_at >= gap
+
     def oldest(self) -> float | None:
         """When the least recently read item was read."""
         return min(self._read_at.values(), default=None)

@@ -190,7 +190,7 @@ class ReplicationCollector(Collector[ReplicationSettings]):
             if read_at is None or read_at < last_fire + SETTLE:
                 wanted.add(repo)
             elif _running(self._held.values().get(repo)) and \
-                    now + self.interval / 2 - read_at >= max(self.interval, read_at - last_fire):
+                    self._held.waited(repo, now, self.interval, max(self.interval, read_at - last_fire)):
                 wanted.add(repo)  # the gap doubles: a long replication costs a read per doubling of its time
         return wanted
 

@@ -122,8 +122,7 @@ class WorkersCollector(Collector[WorkersSettings]):
         gaps = self._gaps
 
         def wanted(key: str) -> bool:
-            read_at = gaps.read_at(key)
-            return read_at is not None and part.now + self.interval / 2 - read_at >= gaps.values()[key]
+            return key in gaps.values() and gaps.waited(key, part.now, self.interval, gaps.values()[key])
 
         due = gaps.plan(keys, part.now, self.interval, self.settings.history_max_interval, wanted)
         jobs = [partial(self._history, part, key) for key in due]
