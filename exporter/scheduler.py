@@ -429,7 +429,7 @@ class Engine:
 
     def _log_ready(self, series: int) -> None:
         """Once, when the first round is rendered: from then on /-/ready answers 200."""
-        if self._first_round is None or not self.store.all_ran():
+        if self._first_round is None or not self.store.ready():
             return
         took = time.monotonic() - self._first_round
         self._first_round = None

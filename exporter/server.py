@@ -142,7 +142,7 @@ def build_app(store: SnapshotStore, middlewares: Sequence[Any] = (),
         return web.Response(text="OK\n")
 
     async def ready(_: web.Request) -> web.Response:
-        if store.all_ran() and store.payload is not None:
+        if store.ready():
             return web.Response(text="OK\n")
         return web.Response(status=503, text="first collection round not finished\n")
 

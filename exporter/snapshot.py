@@ -176,6 +176,8 @@ class SnapshotStore:
         self._sources: list[Callable[[], Iterable[Metric]]] = []
         self._publish = threading.Lock()
         self.generation = 0
+        #: the generation at which the last collector that had never run recorded its first run
+        self._first_runs_generation = 0
         self._payload: Payload | None = None
         # The landing page's gauges: per part from runs, per target from the sources (writer only) ...
         self._part_readings: dict[Key, dict[str, tuple[Reading, ...]]] = {}
@@ -257,6 +259,8 @@ class SnapshotStore:
         runs = dict(previous.runs)
         runs[outcome] += 1
         self.generation += 1
+        if previous.last_run is None:
+            self._first_runs_generation = self.generation
         self._publish_readings([target])
         return self._put(key, replace(
             previous,
@@ -332,6 +336,16 @@ class SnapshotStore:
 
     def all_ran(self) -> bool:
         return all(run.last_run is not None for run in self._records.values())
+
+    def ready(self) -> bool:
+        """Every collector ran and the served payload shows every first run.
+
+        Runs end while a rendering is under way or waits its turn: a payload
+        made before the last first run would be served to a scraper that was
+        told the exporter is ready, without that run's data.
+        """
+        payload = self._payload
+        return payload is not None and self.all_ran() and payload.generation >= self._first_runs_generation
 
     def freeze(self) -> tuple[int, list[list[RenderedFamily]]]:
         """Everything to assemble; self-metrics are rendered now, snapshots were rendered when they changed.

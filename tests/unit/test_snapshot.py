@@ -8,7 +8,7 @@ import pytest
 
 from exporter.families import Declarations, Emitter, Registry
 from exporter.outcomes import Outcome, PartResult
-from exporter.snapshot import SnapshotStore, summarise
+from exporter.snapshot import SnapshotStore, render_groups, summarise
 from tests.support import parse_exposition, value
 
 F = Declarations("test", Registry())
@@ -127,3 +127,19 @@ def test_a_reader_thread_always_sees_whole_records() -> None:
         stop.set()
         reader.join()
     assert seen == []
+
+
+def test_ready_only_once_the_served_payload_shows_every_first_run() -> None:
+    store = SnapshotStore()
+    store.register("a", "c", 60)
+    store.register("b", "c", 60)
+    store.record("a", "c", {"/a": part("/a", a=1)}, 0.1)
+    generation, groups = store.freeze()  # a rendering starts: b has not run yet
+    store.record("b", "c", {"/a": part("/a", a=2)}, 0.1)  # ... and b's first run ends meanwhile
+    assert store.all_ran()
+    store.store_payload(render_groups(generation, groups))
+    assert not store.ready(), "the payload served lacks b's first run"
+    store.render()
+    assert store.ready()
+    store.record("a", "c", {"/a": part("/a", a=3)}, 0.1)  # later runs do not take readiness back
+    assert store.ready()
