@@ -101,8 +101,11 @@ class RequestStats:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}
         self.durations: dict[str, Histogram] = {}
+        #: calls recorded so far: the self-metrics changed when it did
+        self.calls = 0
 
     def record(self, endpoint: str, code: str, seconds: float) -> None:
+        self.calls += 1
         key = (endpoint, code)
         self.counts[key] = self.counts.get(key, 0) + 1
         hist = self.durations.get(endpoint)
@@ -274,6 +277,12 @@ class JfrogClient:
             client.platform = True
             self._siblings[url] = client
         return client
+
+    def version(self) -> tuple[object, ...]:
+        """Changes whenever the request self-metrics or the verdicts on credentials and URL do."""
+        budget = self.budget
+        return (self.stats.calls, self.credentials_accepted, self.platform, budget.delayed, budget.rate(),
+                *budget.slowdowns.values())
 
     def emit(self, out: Emitter, target: str) -> None:
         """The request self-metrics: calls by route and code, their latency, the request budget."""

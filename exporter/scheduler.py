@@ -43,7 +43,7 @@ from exporter.selfmetrics import (
     TOKEN_EXPIRY,
     runtime_source,
 )
-from exporter.snapshot import PartRecord, RunRecord, SnapshotStore, render_groups
+from exporter.snapshot import PartRecord, RunRecord, SnapshotStore, TargetSource, render_groups
 from exporter.values import jwt_expiry
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,8 @@ class Engine:
         self.dropped_series: dict[tuple[str, str], int] = {}
         #: runs APScheduler did not start because the previous one was still going
         self.skipped_runs: dict[tuple[str, str], int] = {}
-        self.store.add_source(self._request_metrics)
+        self.store.add_target_source(TargetSource(lambda: list(self.targets), self._target_version,
+                                                  self._target_metrics))
         self._scheduler: AsyncIOScheduler | None = None
         self._stopping = False
         self._render_lock = asyncio.Lock()
@@ -196,21 +197,27 @@ class Engine:
             self._scheduler.remove_job(f"{name}/recovery")
         await runtime.client.aclose()
 
-    def _request_metrics(self) -> Iterable[Metric]:
+    def _target_version(self, name: str) -> tuple[object, ...]:
+        """What the target's self-metrics are made of: they are rendered again only when it changes."""
+        runtime = self.targets[name]
+        return (runtime.config, runtime.client.version(), runtime.config.auth.token(),
+                *(self.dropped_series.get((name, c), 0) for c in runtime.collectors),
+                *(self.skipped_runs.get((name, c), 0) for c in runtime.collectors))
+
+    def _target_metrics(self, name: str) -> Iterable[Metric]:
+        runtime = self.targets[name]
         out = Emitter(None)
-        out.touch(SERIES_DROPPED, RUNS_SKIPPED, TOKEN_EXPIRY)
-        for name, runtime in self.targets.items():
-            runtime.client.emit(out, name)
-            out.info(TARGET_INFO, target=name, url=runtime.config.url, auth=runtime.config.auth.kind)
-            out.gauge(CREDENTIALS_ACCEPTED, runtime.client.credentials_accepted, target=name)
-            out.gauge(MISCONFIGURED, runtime.client.platform is False, target=name)
-            # Decoded locally: shown even while the JPD refuses the token.
-            out.gauge(TOKEN_EXPIRY, jwt_expiry(runtime.config.auth.token()), target=name)
-            for collector in runtime.collectors:
-                out.counter(SERIES_DROPPED, self.dropped_series.get((name, collector), 0), target=name,
-                            collector=collector)
-                out.counter(RUNS_SKIPPED, self.skipped_runs.get((name, collector), 0), target=name,
-                            collector=collector)
+        runtime.client.emit(out, name)
+        out.info(TARGET_INFO, target=name, url=runtime.config.url, auth=runtime.config.auth.kind)
+        out.gauge(CREDENTIALS_ACCEPTED, runtime.client.credentials_accepted, target=name)
+        out.gauge(MISCONFIGURED, runtime.client.platform is False, target=name)
+        # Decoded locally: shown even while the JPD refuses the token.
+        out.gauge(TOKEN_EXPIRY, jwt_expiry(runtime.config.auth.token()), target=name)
+        for collector in runtime.collectors:
+            out.counter(SERIES_DROPPED, self.dropped_series.get((name, collector), 0), target=name,
+                        collector=collector)
+            out.counter(RUNS_SKIPPED, self.skipped_runs.get((name, collector), 0), target=name,
+                        collector=collector)
         return out.families()
 
     # -- running -----------------------------------------------------------

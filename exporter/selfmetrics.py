@@ -7,7 +7,7 @@ time) and from the clients' request counters.
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -79,11 +79,17 @@ SCRAPES_ABORTED = F.counter("jfrog_exporter_scrapes_aborted",
                             "read them within the send deadline.", per_target=False)
 
 
-def run_families(records: Mapping[tuple[str, str], RunRecord]) -> list[Metric]:
-    """Build info and, per target × collector, its outcome, timing and parts."""
+def build_families() -> list[Metric]:
+    """What the process is: the same for its whole life."""
     out = Emitter(None)
     out.info(BUILD_INFO, version=__version__, python_version=platform.python_version())
-    for (target, collector), run in records.items():
+    return out.families()
+
+
+def run_families(records: Iterable[tuple[tuple[str, str], RunRecord]]) -> list[Metric]:
+    """Per target × collector, its outcome, timing and parts."""
+    out = Emitter(None)
+    for (target, collector), run in records:
         labels = {"target": target, "collector": collector}
         out.gauge(SUCCESS, run.succeeded, **labels)
         out.gauge(DURATION, run.duration if run.last_run is not None else None, **labels)

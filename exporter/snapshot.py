@@ -28,13 +28,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import RenderedFamily, assemble, assemble_chunks, render_families
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult, combine, worst
-from exporter.selfmetrics import run_families
+from exporter.selfmetrics import build_families, run_families
 from exporter.status import Reading, readings_of
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -168,12 +169,36 @@ class Payload:
         return self._openmetrics_gzip
 
 
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    version: tuple[object, ...]
+    families: list[RenderedFamily]
+    readings: tuple[Reading, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSource:
+    """Families computed per target at render time, rendered again only when ``version(target)`` changes.
+
+    A fleet's renderings come one after another while only a few targets ran in
+    between: the others' self-metrics are the bytes rendered last time.
+    """
+
+    targets: Callable[[], Iterable[str]]
+    version: Callable[[str], tuple[object, ...]]
+    families: Callable[[str], Iterable[Metric]]
+
+
 class SnapshotStore:
     def __init__(self) -> None:
         # Only the rendered form is kept: it is what is served, and a fraction of the size of Metric objects.
         self._rendered: dict[Key, dict[str, list[RenderedFamily]]] = {}
         self._records: Mapping[Key, RunRecord] = MappingProxyType({})
         self._sources: list[Callable[[], Iterable[Metric]]] = []
+        self._target_sources: list[TargetSource] = []
+        self._build = render_families(build_families())
+        #: per (source, target): the version last rendered, its rendering and the page's gauges in it
+        self._cache: dict[tuple[int, str], _Rendered] = {}
         self._publish = threading.Lock()
         self.generation = 0
         #: the generation at which the last collector that had never run recorded its first run
@@ -211,8 +236,9 @@ class SnapshotStore:
         """Families computed at render time (request counters kept by the clients)."""
         self._sources.append(source)
 
-    def sources(self) -> list[Callable[[], Iterable[Metric]]]:
-        return list(self._sources)
+    def add_target_source(self, source: TargetSource) -> None:
+        """Families computed per target at render time, kept rendered while the target's version holds."""
+        self._target_sources.append(source)
 
     def record(
         self,
@@ -348,12 +374,27 @@ class SnapshotStore:
         return payload is not None and self.all_ran() and payload.generation >= self._first_runs_generation
 
     def freeze(self) -> tuple[int, list[list[RenderedFamily]]]:
-        """Everything to assemble; self-metrics are rendered now, snapshots were rendered when they changed.
+        """Everything to assemble: snapshots were rendered when they changed, a target's self-metrics when its
+        records or its source's version changed, the other sources now.
 
         The page's gauges that come from the sources (credentials accepted, misconfigured) are published here.
         """
-        groups = [render_families(run_families(self._records))]
+        groups = [self._build]
+        cache: dict[tuple[int, str], _Rendered] = {}
+        by_target: dict[str, list[tuple[tuple[str, str], RunRecord]]] = {}
+        for key, record in self._records.items():
+            by_target.setdefault(key[0], []).append((key, record))
+        # Records are replaced whole when they change: an unchanged target's tuple compares by identity.
+        for target, records in by_target.items():
+            groups.append(self._render_once(cache, (-1, target), tuple(records), run_families, records).families)
         sourced: dict[str, list[Reading]] = {}
+        for index, per_target in enumerate(self._target_sources):
+            for target in per_target.targets():
+                done = self._render_once(cache, (index, target), per_target.version(target), per_target.families,
+                                         target)
+                sourced.setdefault(target, []).extend(done.readings)
+                groups.append(done.families)
+        self._cache = cache
         for source in self._sources:
             families = list(source())
             for reading in readings_of(families):
@@ -365,6 +406,16 @@ class SnapshotStore:
             parts = self._rendered[key]
             groups.extend(parts[endpoint] for endpoint in sorted(parts))
         return self.generation, groups
+
+    def _render_once(self, cache: dict[tuple[int, str], _Rendered], key: tuple[int, str], version: tuple[object, ...],
+                     build: Callable[[Any], Iterable[Metric]], argument: object) -> _Rendered:
+        """The rendering of ``build(argument)``: the last one while ``version`` is unchanged."""
+        done = self._cache.get(key)
+        if done is None or done.version != version:
+            families = list(build(argument))
+            done = _Rendered(version, render_families(families), readings_of(families))
+        cache[key] = done
+        return done
 
     def render(self) -> Payload:
         """Render every snapshot and the self-metrics into both exposition formats."""

@@ -83,6 +83,6 @@ def test_target_info_shows_a_url_that_cannot_carry_user_info() -> None:
     with pytest.raises(ValueError, match="credentials must not be part of the URL"):
         TargetConfig.model_validate({"url": "https://user:secret@jpd.example"})
     engine = Engine([TargetConfig.model_validate({"name": "t", "url": "https://jpd.example/artifactory/"})])
-    urls = [s.labels["url"] for f in engine._request_metrics() for s in f.samples
+    urls = [s.labels["url"] for f in engine._target_metrics("t") for s in f.samples
             if s.name == "jfrog_exporter_target_info"]
     assert urls == ["https://jpd.example"]

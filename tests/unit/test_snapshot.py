@@ -8,7 +8,7 @@ import pytest
 
 from exporter.families import Declarations, Emitter, Registry
 from exporter.outcomes import Outcome, PartResult
-from exporter.snapshot import SnapshotStore, render_groups, summarise
+from exporter.snapshot import SnapshotStore, TargetSource, render_groups, summarise
 from tests.support import parse_exposition, value
 
 F = Declarations("test", Registry())
@@ -143,3 +143,32 @@ def test_ready_only_once_the_served_payload_shows_every_first_run() -> None:
     assert store.ready()
     store.record("a", "c", {"/a": part("/a", a=3)}, 0.1)  # later runs do not take readiness back
     assert store.ready()
+
+
+def test_a_targets_self_metrics_are_rendered_again_only_when_its_version_changes() -> None:
+    store = SnapshotStore()
+    versions = {"a": 1, "b": 1}
+    built: list[str] = []
+
+    def families(target: str) -> list:
+        built.append(target)
+        out = Emitter(None)
+        out.gauge(A, versions[target], target=target)
+        return out.families()
+
+    store.add_target_source(TargetSource(lambda: list(versions), lambda t: (versions[t],), families))
+    store.register("a", "c", 60)
+    store.register("b", "c", 60)
+    store.render()
+    assert sorted(built) == ["a", "b"]
+    store.record("a", "c", {"/a": part("/a", b=1)}, 0.1)
+    store.render()
+    assert sorted(built) == ["a", "b"], "a run changes its records, not the source's version"
+    versions["b"] = 7
+    got = samples(store)
+    assert sorted(built) == ["a", "b", "b"]
+    assert value(got, "jfrog_test_a", target="a") == 1 and value(got, "jfrog_test_a", target="b") == 7
+    assert value(got, "jfrog_exporter_collector_success", target="a", collector="c") == 1
+    assert value(got, "jfrog_exporter_collector_success", target="b", collector="c") == 0
+    del versions["b"]  # a target removed takes its self-metrics with it
+    assert value(samples(store), "jfrog_test_a", target="b") is None
