@@ -44,6 +44,7 @@ from benchmarks.common import (
     wait_http,
     wrk,
 )
+from exporter.snapshot import GZIP_LEVEL
 
 #: the longest default interval (security): one window holds every collector's share of it
 CYCLE = 600.0
@@ -115,7 +116,7 @@ def one_size(sims: list[str], targets: int, speedup: float, seconds: int, tmp: P
         skipped = _skipped(url)
         body = httpx.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=30)
         payload = tmp / f"payload-{targets}.gz"
-        payload.write_bytes(gzip.compress(body.content, compresslevel=5))
+        payload.write_bytes(gzip.compress(body.content, compresslevel=GZIP_LEVEL))
         scrape = wrk(url + "/metrics", seconds)
     baseline = _baseline(payload, seconds)
     per_hour = 3600 / CYCLE * window / (t1 - t0)  # the window holds the runs of one 600 s cycle

@@ -1,13 +1,14 @@
 """Where the memory of `serve` goes: libraries imported, the Python heap by module, the snapshot store.
 
-    python benchmarks/bench_memory_breakdown.py [--scenario large] [--top 15] [--skip-round]
+    python benchmarks/bench_memory_breakdown.py [--scenario large] [--targets 1] [--top 15] [--skip-round]
 
 1. Imports: the resident size of `python -c 'import X'` for each library `serve` loads, less that of
    a bare interpreter (each in a fresh process), then the slowest imports of `exporter.cli` by
    `python -X importtime` (cumulative microseconds).
 2. One round of every default collector on the simulated JPD (in this process, as `once` does),
    under tracemalloc: the live Python heap grouped by package or exporter module, and what the
-   snapshot store holds (rendered families, their bytes, the payload).
+   snapshot store holds (rendered families, their bytes, the payload). ``--targets N`` watches the
+   simulated JPD under N names, as a fleet does (with ``--scenario healthy``).
 """
 
 from __future__ import annotations
@@ -101,16 +102,18 @@ def _pymalloc_arenas() -> str:
                      if line.startswith(wanted))
 
 
-async def one_round(url: str, top: int) -> None:
+async def one_round(url: str, top: int, targets: int = 1) -> None:
     tracemalloc.start()
     from exporter.collectors.registry import COLLECTORS
     from exporter.config import AuthConfig, TargetConfig
     from exporter.exposition import RenderedFamily
     from exporter.scheduler import Engine
 
-    target = TargetConfig.model_validate({"name": "bench", "url": url, "timeout": "60s"})
-    target.auth = AuthConfig.from_values(token=TOKEN)
-    engine = Engine([target], only=[n for n, c in COLLECTORS.items() if c.enabled_by_default])
+    configs = [TargetConfig.model_validate({"name": f"bench-{i:03d}", "url": url, "timeout": "60s"})
+               for i in range(targets)]
+    for config in configs:
+        config.auth = AuthConfig.from_values(token=TOKEN)
+    engine = Engine(configs, only=[n for n, c in COLLECTORS.items() if c.enabled_by_default])
     try:
         await engine.run_all_once()
         gc.collect()
@@ -127,8 +130,7 @@ async def one_round(url: str, top: int) -> None:
         payload = store.payload
         assert payload is not None
         print(f"snapshot store: {len(families):,} rendered families, {sum(len(f.samples) for f in families) / 1e6:.1f}"
-              f" MB of sample lines, {payload.series:,} series; payload gzip {len(payload.text_gzip) / 1e6:.2f} MB,"
-              f" plain text {'cached' if payload._text is not None else 'not cached'}")
+              f" MB of sample lines, {payload.series:,} series; payload gzip {len(payload.text_gzip) / 1e6:.2f} MB")
         tracemalloc.stop()  # while it traces, the allocator's statistics are not available
         arenas = _pymalloc_arenas()
         if arenas:
@@ -143,13 +145,14 @@ async def one_round(url: str, top: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", default="large")
+    parser.add_argument("--targets", type=int, default=1, help="names the simulated JPD is watched under")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--skip-round", action="store_true", help="only the imports")
     args = parser.parse_args()
     imports(args.top)
     if not args.skip_round:
         with simulator(args.scenario) as url:
-            asyncio.run(one_round(url, args.top))
+            asyncio.run(one_round(url, args.top, args.targets))
 
 
 if __name__ == "__main__":

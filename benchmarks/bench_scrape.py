@@ -36,6 +36,7 @@ from benchmarks.common import (
     wait_http,
     wrk,
 )
+from exporter.snapshot import GZIP_LEVEL
 
 
 def _config(path: Path, url: str, interval: str) -> Path:
@@ -74,7 +75,7 @@ def main() -> None:
     with simulator("large") as sim:
         with _exporter(_config(tmp / "idle.yaml", sim, "1h")) as (idle, _):
             body = httpx.get(idle + "/metrics", headers={"Accept-Encoding": "gzip"})
-            raw = gzip.compress(body.content, compresslevel=5)
+            raw = gzip.compress(body.content, compresslevel=GZIP_LEVEL)
             series = sum(1 for line in body.text.splitlines() if line and not line.startswith("#"))
             before = sim_requests(sim)
             result = wrk(idle + "/metrics", args.seconds, args.connections)

@@ -445,10 +445,15 @@ def render_groups(generation: int, groups: list[list[RenderedFamily]]) -> Payloa
     )
 
 
+#: gzip's fastest level: each rendering compresses the whole exposition, and in a fleet renderings follow one
+#: another; level 5 took 2.5 times as long for an answer 10 % smaller (12 MB of exposition: 94 ms, 37 ms).
+GZIP_LEVEL = 1
+
+
 def gzip_chunks(chunks: Iterable[bytes]) -> bytes:
     """gzip without first joining the chunks into one large text."""
     out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=5, mtime=0) as stream:
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as stream:
         for chunk in chunks:
             stream.write(chunk)
     return out.getvalue()
