@@ -21,6 +21,13 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(value: Any) -> float:
     """Accept seconds as a number or Prometheus-style strings: "30s", "5m", "1h30m", "250ms"."""
+    seconds = _seconds(value)
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+def _seconds(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
     if isinstance(value, int | float):
@@ -38,8 +45,6 @@ def parse_duration(value: Any) -> float:
         raise ValueError("expected a duration such as 30s, 5m or a number of seconds")
     if not math.isfinite(seconds):
         raise ValueError(f"{value!r} is not a duration (a finite number of seconds, or e.g. 30s, 5m)")
-    if seconds <= 0:
-        raise ValueError("a duration must be greater than zero")
     return seconds
 
 
@@ -64,14 +69,15 @@ def _say(seconds: float) -> str:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-def _duration_or_zero(value: Any) -> Any:
-    # Unlike an interval, zero is a valid choice for a delay: the bare number 0 needs no unit.
-    if isinstance(value, int | float | str) and not isinstance(value, bool) and str(value).strip() in ("0", "0.0"):
-        return 0.0
-    return parse_duration(value)
+def _duration_or_zero(value: Any) -> float:
+    # Unlike an interval, zero is a valid choice for a delay ("0", "0s").
+    seconds = _seconds(value)
+    if seconds < 0:
+        raise ValueError("a duration must not be negative")
+    return seconds
 
 
-#: a delay that may be zero ("0", "30s", "2m"); bounds come with the field
+#: a delay that may be zero ("0", "0s", "30s", "2m"); bounds come with the field
 Delay = Annotated[float, BeforeValidator(_duration_or_zero)]
 #: how often a collector runs: more often than every second only loads the JPD, and beyond a day the
 #: scheduler's arithmetic is the only limit (a typo such as 1e15 would end the process)
