@@ -113,6 +113,8 @@ class PartResult:
     needs: str | None = None
     #: a change-driven part: when the least recently read of its items was read (epoch seconds)
     oldest_read: float | None = None
+    #: not read in this run on purpose: it ends as its last read did, whose data (and last success) stand
+    held: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", printable(self.reason))

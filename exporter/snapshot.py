@@ -269,7 +269,9 @@ class SnapshotStore:
             if part.families is not None:
                 data[endpoint] = (rendered or {}).get(endpoint) or render_families(part.families)
                 readings[endpoint] = readings_of(part.families)
-            if part.succeeded:
+            if part.held:  # its data is as old as its last read: no fresh success to claim
+                oldest_read = part.oldest_read
+            elif part.succeeded:
                 last_success, oldest_read = now, part.oldest_read
             records.append(PartRecord(endpoint, part.outcome, part.reason, now, last_success, oldest_read))
         if error is None:  # a run that crashed midway keeps the parts it did not reach

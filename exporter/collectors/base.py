@@ -24,11 +24,13 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
 from exporter.client import ApiResult
+from exporter.collectors.refresh import Refresh
 from exporter.families import Emitter
 from exporter.logs import context
 from exporter.outcomes import CollectionError, Outcome, PartResult, combine
@@ -155,6 +157,11 @@ class Run:
         self._record(PartResult(endpoint, Outcome.SUCCESS, "", part.out.families(), oldest_read=part.oldest_read))
         return value
 
+    def hold(self, last: PartResult, read_at: float) -> None:
+        """A part not read in this run on purpose: it ends as its last read did, whose families the store
+        keeps, read at ``read_at`` (its last success stays that read's)."""
+        self._record(replace(last, families=None, oldest_read=read_at, held=True))
+
     def skip(self, endpoint: str, needs: str) -> None:
         """A part that could not run because the part ``needs`` did not deliver: it ends as that one did."""
         upstream = self.parts[needs]
@@ -162,6 +169,54 @@ class Run:
             self._record(PartResult(endpoint, Outcome.UNSUPPORTED, upstream.reason, []))
         else:
             self._record(PartResult(endpoint, upstream.outcome, f"not read: {needs} failed", None, needs))
+
+
+class Occasional:
+    """Parts a collector reads less often than it runs: what changes only with an upgrade, a renewal or a
+    change of configuration (the version, the licenses).
+
+    Between reads such a part is held (:meth:`Run.hold`): its series stay, its ``oldest_read`` says when
+    they were read, and its last success is not moved to a run that did not read it. A part never read,
+    or whose last read failed, is read in the next run: a failure keeps showing as what it is.
+    """
+
+    def __init__(self, every: float, interval: float) -> None:
+        #: how far apart a part is read (0: every run)
+        self.every = every
+        #: the collector's interval: a part is read in the run nearest to ``every`` after its last read
+        self.interval = interval
+        self._reads: Refresh[str, PartResult] = Refresh()
+
+    def expire(self) -> None:
+        """Read every part in the next run (the JPD restarted: an upgrade or a new license may come with it)."""
+        self._reads.forget_except(())
+
+    async def part(self, run: Run, endpoint: str, fetch: Callable[Concatenate[Part, P], Awaitable[T]],
+                   *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """:meth:`Run.part` when this part is due; otherwise hold it. None when held, as when it failed."""
+        last = self._reads.values().get(endpoint)
+        read_at = self._reads.read_at(endpoint)
+        if last is not None and read_at is not None and \
+                not self._reads.waited(endpoint, run.now, self.interval, self.every):
+            run.hold(last, read_at)
+            return None
+        value = await run.part(endpoint, _stamped(fetch), *args, **kwargs)
+        result = run.parts[endpoint]
+        if result.succeeded:
+            self._reads.update({endpoint: result}, run.now)
+        else:
+            self._reads.drop([endpoint])
+        return value
+
+
+def _stamped(fetch: Callable[Concatenate[Part, P], Awaitable[T]]) -> Callable[Concatenate[Part, P], Awaitable[T]]:
+    """``fetch``, its data marked as read now: the age it keeps while held."""
+
+    async def read(part: Part, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        part.oldest_read = part.now
+        return await fetch(part, *args, **kwargs)
+
+    return read
 
 
 class Collector(ABC, Generic[S]):

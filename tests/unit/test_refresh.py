@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from exporter.collectors.base import Occasional, Part, Run
 from exporter.collectors.refresh import Refresh
+from exporter.families import Declarations, Registry
+from exporter.outcomes import CollectionError, Outcome, PartResult
+from exporter.snapshot import SnapshotStore
+from tests.conftest import make_target
+from tests.support import parse_exposition, value
 
 pytestmark = pytest.mark.unit
 
 ITEMS = [f"repo-{i:03d}" for i in range(120)]
+
+A = Declarations("test", Registry()).gauge("jfrog_test_a", "A.")
 
 
 def _run(held: Refresh[str, int], now: float, wanted: set[str] | None = None) -> list[str]:
@@ -52,3 +60,38 @@ def test_an_item_whose_read_failed_stays_first_in_line() -> None:
     assert held.plan(["a", "b"], 3560, 60, 3600) == ["a", "b"]
     held.update({"b": 2}, 3560)  # a's read failed
     assert held.plan(["a", "b"], 3620, 60, 3600) == ["a"]
+
+
+async def test_an_occasional_part_is_held_between_reads_and_read_again_after_a_failure() -> None:
+    store = SnapshotStore()
+    store.register("sim", "c", 30)
+    occasional = Occasional(every=900, interval=30)
+    answers: list[float | None] = []
+
+    async def fetch(part: Part) -> None:
+        answers.append(part.now)
+        if part.now == 1900:
+            raise CollectionError(Outcome.ERROR, "HTTP 500")
+        part.out.gauge(A, part.now)
+
+    async def run_at(now: float) -> PartResult:
+        run = Run(make_target("http://jpd.example"), None, "c", now=now)  # type: ignore[arg-type]
+        await occasional.part(run, "/a", fetch)
+        store.record("sim", "c", run.parts, 0.1, now=now)
+        return run.parts["/a"]
+
+    assert (await run_at(1000)).oldest_read == 1000
+    held = await run_at(1030)
+    assert held.held and held.succeeded and held.families is None and held.oldest_read == 1000
+    [record] = store.run("sim", "c").parts
+    assert (record.last_success, record.oldest_read) == (1000, 1000)  # not read at 1030: no fresh success
+    assert value(parse_exposition(store.render().text.decode()), "jfrog_test_a") == 1000  # still served
+    await run_at(1880)
+    assert answers == [1000]  # held: not yet 900 s old half-way to the next run
+    assert not (await run_at(1900)).succeeded
+    assert store.run("sim", "c").parts[0].oldest_read == 1000
+    await run_at(1930)  # the last read failed: read again at once
+    occasional.expire()  # the JPD restarted
+    await run_at(1960)
+    assert answers == [1000, 1900, 1930, 1960]
+    assert value(parse_exposition(store.render().text.decode()), "jfrog_test_a") == 1960
