@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from exporter.client import PING, ApiResult, one_line
-from exporter.collectors.base import Collector, CollectorSettings, Part, Run, parse_result
+from exporter.collectors.base import Collector, CollectorSettings, Occasional, Part, Run, parse_result
 from exporter.families import Declarations, Emitter, Family, Permission
 from exporter.outcomes import CollectionError, Outcome
+from exporter.validation import Delay, within
 from exporter.values import UnexpectedShape, listed, parse_license_date, safe_url, scalar_text
 
 F = Declarations("health")
@@ -60,25 +63,42 @@ _JPD_FAULTS = frozenset({Outcome.TIMEOUT, Outcome.UNREACHABLE, Outcome.ERROR, Ou
 _NOT_A_NODE = {"", "not in use", "n/a"}
 
 
-class HealthCollector(Collector[CollectorSettings]):
+class HealthSettings(CollectorSettings):
+    #: the version changes with an upgrade (a restart), licenses with a renewal, Access Federation targets with
+    #: the configuration: read them this often, and when the JPD answers its ping again after it did not
+    details_interval: Annotated[Delay, AfterValidator(within(0, 86400, "details_interval"))] = Field(
+        900.0, description="how often the version, the licenses and the Access Federation targets are read "
+        "(0: every run)")
+
+
+class HealthCollector(Collector[HealthSettings]):
     name = "health"
     default_interval = 30.0
     description = "ping, readiness, router services, version and license"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Remember which license endpoint this JPD answers, to spend one call per run.
+        # Remember which license endpoint this JPD answers, to spend one call per read.
         self._license_endpoint = LICENSES
+        self._details = Occasional(self.settings.details_interval, self.interval)
+        #: whether the JPD answered its ping OK in the last run
+        self._answered = False
 
     async def collect(self, run: Run) -> None:
+        if not self._answered:
+            # Back from a restart (or first seen): it may have been an upgrade, or brought a new license.
+            self._details.expire()
         probes = [run.part(PING, self._ping), run.part(READINESS, self._readiness),
                   run.part(ROUTER_HEALTH, self._router), run.part(ACCESS_PING, self._service_ping, "access")]
         if self.target.auth.kind == "anonymous":
-            await asyncio.gather(*probes)  # without credentials, the probes are all there is to read
-            return
-        await asyncio.gather(*probes, run.part(VERSION, self._version),
-                             run.part(self._license_endpoint, self._licenses),
-                             self._jfconnect(run), run.part(ACCESS_FEDERATION, self._access_federation))
+            up, *_ = await asyncio.gather(*probes)  # without credentials, the probes are all there is to read
+        else:
+            details = self._details
+            up, *_ = await asyncio.gather(*probes, details.part(run, VERSION, self._version),
+                                          details.part(run, self._license_endpoint, self._licenses),
+                                          self._jfconnect(run), details.part(run, ACCESS_FEDERATION,
+                                                                             self._access_federation))
+        self._answered = up is True
 
     async def _jfconnect(self, run: Run) -> None:
         # Readiness after ping: its 503 says "not ready" only from a service that answers its ping.
@@ -86,13 +106,15 @@ class HealthCollector(Collector[CollectorSettings]):
         await run.part(JFCONNECT_READINESS, self._service_readiness, "jfconnect", up is True)
 
     @staticmethod
-    async def _ping(part: Part) -> None:
+    async def _ping(part: Part) -> bool:
         # Without credentials first: a rejected token cannot make the JPD look down. A URL that leads
         # elsewhere is misconfigured, and says nothing about the JPD either.
         result = await part.client.ping()
-        part.out.gauge(UP, result.ok and parse_ping(result.body))
+        up = result.ok and parse_ping(result.body)
+        part.out.gauge(UP, up)
         part.current_on_failure = result.outcome in _JPD_FAULTS
         result.require()
+        return up
 
     @staticmethod
     async def _readiness(part: Part) -> None:

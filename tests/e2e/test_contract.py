@@ -24,6 +24,7 @@ EVERYTHING_ON = {name: settings for name, settings in {
     "activity": {"settle": 0},
     "federation": {"legacy_repo_status": True, "full_sweep": "1s"},
     "replication": {"full_sweep": "1s"},
+    "health": {"details_interval": "0s"},
 }.items() if name in COLLECTORS}
 
 #: the scenario in which each collector has the most parts with data

@@ -43,7 +43,7 @@ PARTIAL = {"health": {"jfrog_up", "jfrog_ready", "jfrog_router_service_healthy",
 #: settings that make a collector call every endpoint on back-to-back runs
 SETTINGS_FOR = {"activity": {"activity": {"settle": 0}}, "replication": {"replication": {"full_sweep": "1s"}},
                 "federation": {"federation": {"full_sweep": "1s"}},
-                "workers": {"workers": {"history_max_interval": "1s"}}}
+                "workers": {"workers": {"history_max_interval": "1s"}}, "health": {"health": {"details_interval": 0}}}
 
 #: the scenario where each collector has data to lose
 SCENARIO_FOR = {

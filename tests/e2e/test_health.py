@@ -7,7 +7,7 @@ from exporter.simulator.core import DEFAULT_READER_TOKEN
 from exporter.simulator.faults import Fault
 from exporter.simulator.scenarios import DAY, today_midnight
 from tests.conftest import make_target
-from tests.support import parse_exposition, value
+from tests.support import Clock, Samples, endpoint_last_success, endpoint_up, parse_exposition, run_and_scrape, value
 
 
 async def test_healthy_ha_pair(sim, collect_once) -> None:
@@ -104,11 +104,12 @@ async def test_non_admin_token_fails_only_the_license_part(sim, collect_once) ->
 
 async def test_unreachable_jpd_is_down_and_keeps_its_license(sim, collect_once) -> None:
     url, _ = await sim.start("healthy")
-    engine = Engine([make_target(url)], ["health"])
+    engine = Engine([make_target(url, retries=0)], ["health"])
     try:
         await engine.run_all_once()
         await sim.runners.pop().cleanup()  # the JPD goes away
         await engine.run_all_once()
+        await engine.run_all_once()  # its ping failed: the details are read again, and fail too
         assert engine.store.payload is not None
         samples = parse_exposition(engine.store.payload.text.decode())
     finally:
@@ -186,3 +187,97 @@ async def test_a_proxy_page_is_no_answer_and_a_failing_service_is_down(sim, coll
     assert value(samples, "jfrog_service_up", service="access") == 0
     assert value(samples, "jfrog_up") == 1
     assert value(samples, "jfrog_service_ready", service="jfconnect") == 1
+
+
+# -- the details (version, licenses, Access Federation targets): read every details_interval -------------
+
+PING = "/artifactory/api/system/ping"
+VERSION = "/artifactory/api/system/version"
+LICENSES = "/artifactory/api/system/licenses"
+DETAILS = (VERSION, LICENSES, ACCESS_FEDERATION)
+
+
+def _oldest_read(samples: Samples, endpoint: str) -> float | None:
+    return value(samples, "jfrog_exporter_endpoint_oldest_read_timestamp_seconds", collector="health",
+                 endpoint=endpoint)
+
+
+async def test_details_are_held_between_reads_with_the_time_they_were_read(sim) -> None:
+    url, state = await sim.start("healthy")
+    clock = Clock()
+    engine = Engine([make_target(url)], ["health"], clock=clock)
+    try:
+        first_read = clock.now
+        first = await run_and_scrape(engine, "health")
+        after_first = state.requests  # JFConnect is asked without credentials first, once
+        clock.advance(30)
+        second = await run_and_scrape(engine, "health")
+        assert state.requests - after_first == 6  # the probes only
+        clock.advance(870)  # 15 minutes after the first read
+        third = await run_and_scrape(engine, "health")
+        assert state.requests - after_first == 6 + 9
+    finally:
+        await engine.shutdown()
+    # Held: still there, still a success, as old as the read, and its last success not moved.
+    assert value(second, "jfrog_artifactory_info", version="7.104.3") == 1
+    assert value(second, "jfrog_license_expiry_timestamp_seconds", node_id="art1") == today_midnight() + 400 * DAY
+    assert value(second, "jfrog_access_federation_targets") == 2
+    assert value(second, "jfrog_exporter_collector_success", collector="health") == 1
+    for endpoint in DETAILS:
+        assert endpoint_up(second, endpoint, "health") == 1
+        assert _oldest_read(second, endpoint) == first_read
+        assert endpoint_last_success(second, endpoint, "health") == endpoint_last_success(first, endpoint, "health")
+        assert _oldest_read(third, endpoint) == first_read + 900
+        assert endpoint_last_success(third, endpoint, "health") > endpoint_last_success(first, endpoint, "health")
+    assert endpoint_last_success(second, PING, "health") > endpoint_last_success(first, PING, "health")
+    assert _oldest_read(second, PING) is None
+
+
+async def test_details_are_read_again_when_the_jpd_answers_its_ping_again(sim) -> None:
+    url, state = await sim.start("healthy")
+    clock = Clock()
+    engine = Engine([make_target(url, retries=0)], ["health"], clock=clock)
+    try:
+        await run_and_scrape(engine, "health")
+        state.faults.append(Fault(route=PING, kind="error_500"))  # restarting
+        clock.advance(30)
+        down = await run_and_scrape(engine, "health")
+        state.faults.clear()
+        state.scenario.version = "7.111.4"  # it was an upgrade
+        clock.advance(30)
+        before = state.requests
+        back = await run_and_scrape(engine, "health")
+        assert state.requests - before == 9
+    finally:
+        await engine.shutdown()
+    assert value(down, "jfrog_up") == 0
+    assert value(back, "jfrog_up") == 1
+    assert value(back, "jfrog_artifactory_info", version="7.111.4") == 1
+    assert value(back, "jfrog_artifactory_info", version="7.104.3") is None
+    assert _oldest_read(back, VERSION) == clock.now
+
+
+async def test_a_failed_details_read_shows_and_is_retried_in_the_next_run(sim) -> None:
+    url, state = await sim.start("healthy")
+    clock = Clock()
+    engine = Engine([make_target(url, retries=0)], ["health"], clock=clock)
+    try:
+        first = await run_and_scrape(engine, "health")
+        clock.advance(900)
+        state.faults.append(Fault(route=LICENSES, kind="error_500"))
+        failed = await run_and_scrape(engine, "health")
+        state.faults.clear()
+        clock.advance(30)
+        before = state.requests
+        retried = await run_and_scrape(engine, "health")
+        assert state.requests - before == 7  # the probes and the licenses
+    finally:
+        await engine.shutdown()
+    # The failure shows, with the last good license and its age; the next run reads it again.
+    assert endpoint_up(failed, LICENSES, "health") == 0
+    assert value(failed, "jfrog_exporter_collector_success", collector="health") == 0
+    assert value(failed, "jfrog_license_expiry_timestamp_seconds", node_id="art1") == today_midnight() + 400 * DAY
+    assert _oldest_read(failed, LICENSES) == _oldest_read(first, LICENSES)
+    assert endpoint_up(retried, LICENSES, "health") == 1
+    assert _oldest_read(retried, LICENSES) == clock.now
+    assert value(retried, "jfrog_exporter_collector_success", collector="health") == 1

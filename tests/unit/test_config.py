@@ -131,6 +131,8 @@ targets:
          "an interval must be between 1s and 1d, not 1e+15s"),
         ("targets:\n  - url: http://x\n    collectors: {storage: {interval: 1ms}}",
          "an interval must be between 1s and 1d, not 0.001s"),
+        ("targets:\n  - url: http://x\n    collectors: {health: {details_interval: 2d}}",
+         "details_interval must be between 0s and 1d, not 2d"),
     ],
 )
 def test_bad_yaml_names_the_field(tmp_path: Path, yaml_text: str, message: str) -> None:
