@@ -30,7 +30,7 @@ from exporter.config import (
 from exporter.logs import setup_logging
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.reload import Reloader, log_shard
-from exporter.scheduler import CollectionThread, Engine
+from exporter.scheduler import CollectionThread, Engine, tune_garbage_collector
 from exporter.server import app_runner, build_app
 from exporter.snapshot import RunRecord
 
@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         if args.command in ("serve", "once", "record"):
+            tune_garbage_collector()
             return _run_exporter_command(args)
         if args.command == "reference":
             from exporter.reference import generate

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ctypes
+import gc
 import logging
 import sys
 import threading
@@ -93,6 +94,24 @@ def release_free_memory() -> None:
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+#: allocations between collections of the youngest generation (Python's default: 700)
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """Collect the youngest generation every 10,000 allocations instead of every 700.
+
+    A run's decoded JSON and samples live for a moment and are freed by their
+    reference counts; at 700 they were scanned over and over and promoted while
+    still alive, so full collections came every few seconds, each holding the
+    interpreter for 150-250 ms (scrapes waited) on a fleet. 100 targets, 3
+    rounds: full collections 19 → 1, time in the collector 4.6 s → 1.3 s, CPU
+    23.6 s → 16.8 s.
+    """
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def backoff_interval(base: float, consecutive_failures: int) -> float:

@@ -185,3 +185,17 @@ async def test_renderings_asked_for_by_runs_are_spaced_by_their_own_cost() -> No
     assert 2 <= len(spans) <= 5
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start - end >= RENDER_SPACING * 0.05 * 0.9
+
+
+def test_exporter_commands_collect_young_objects_less_often() -> None:
+    import gc
+
+    from exporter.cli import main
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert main(["once", "--url", "http://127.0.0.1:9", "--collector", "health", "--log-level", "error"]) != 0
+        assert gc.get_threshold() == (10_000, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
