@@ -205,7 +205,7 @@ class SnapshotStore:
         self._first_runs_generation = 0
         self._payload: Payload | None = None
         # The landing page's gauges: per part from runs, per target from the sources (writer only) ...
-        self._part_readings: dict[Key, dict[str, tuple[Reading, ...]]] = {}
+        self._part_readings: dict[str, dict[str, dict[str, tuple[Reading, ...]]]] = {}  # target, collector, part
         self._source_readings: dict[str, tuple[Reading, ...]] = {}
         # ... and published per target, for readers.
         self._readings: Mapping[str, tuple[Reading, ...]] = MappingProxyType({})
@@ -223,13 +223,14 @@ class SnapshotStore:
             known, interval=interval, base_interval=interval)
         self._put((target, collector), record)
         self._rendered.setdefault((target, collector), {})
-        self._part_readings.setdefault((target, collector), {})
+        self._part_readings.setdefault(target, {}).setdefault(collector, {})
 
     def forget(self, target: str, collector: str) -> None:
         """A collector no longer configured: its record and data go."""
         with self._publish:
             self._records = MappingProxyType({k: v for k, v in self._records.items() if k != (target, collector)})
         self._rendered.pop((target, collector), None)
+        self._part_readings.get(target, {}).pop(collector, None)
         self.generation += 1
 
     def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
@@ -261,7 +262,7 @@ class SnapshotStore:
         previous = self._records[key]
         known = {p.endpoint: p for p in previous.parts}
         data = self._rendered[key]
-        readings = self._part_readings[key]
+        readings = self._part_readings[target][collector]
         records = []
         for endpoint, part in parts.items():
             last_success = known[endpoint].last_success if endpoint in known else None
@@ -306,11 +307,13 @@ class SnapshotStore:
 
     def _publish_readings(self, targets: Iterable[str]) -> None:
         """Gather the page's gauges of ``targets`` from their parts and sources, and publish them."""
-        gathered: dict[str, list[Reading]] = {target: [] for target in targets}
-        for (target, _), parts in sorted(self._part_readings.items()):
-            if target in gathered:
-                for _, found in sorted(parts.items()):
-                    gathered[target].extend(found)
+        # Only the targets' own parts: a run is recorded after every other, and a fleet has thousands of parts.
+        gathered: dict[str, list[Reading]] = {}
+        for target in targets:
+            found = gathered[target] = []
+            for _, parts in sorted(self._part_readings.get(target, {}).items()):
+                for _, readings in sorted(parts.items()):
+                    found.extend(readings)
         fresh = {target: (*found, *self._source_readings.get(target, ())) for target, found in gathered.items()}
         with self._publish:
             self._readings = MappingProxyType({**self._readings, **fresh})

@@ -172,3 +172,17 @@ def test_a_targets_self_metrics_are_rendered_again_only_when_its_version_changes
     assert value(got, "jfrog_exporter_collector_success", target="b", collector="c") == 0
     del versions["b"]  # a target removed takes its self-metrics with it
     assert value(samples(store), "jfrog_test_a", target="b") is None
+
+
+def test_a_collector_forgotten_takes_its_page_readings_along() -> None:
+    page = Declarations("page", Registry()).gauge("jfrog_up", "Up.")
+    store = SnapshotStore()
+    for collector in ("health", "storage"):
+        store.register("t", collector, 60)
+    out = Emitter("t")
+    out.gauge(page, 1)
+    store.record("t", "health", {"/ping": PartResult("/ping", Outcome.SUCCESS, "", out.families())}, 0.1)
+    assert [r.name for r in store.readings()["t"]] == ["jfrog_up"]
+    store.forget("t", "health")
+    store.render()
+    assert store.readings()["t"] == ()
