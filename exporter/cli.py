@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from exporter import __version__
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import (
@@ -27,11 +25,12 @@ from exporter.config import (
     load_log_settings,
     parse_listen,
 )
+from exporter.httpserver import HttpServer
 from exporter.logs import setup_logging
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.reload import Reloader, log_shard
 from exporter.scheduler import CollectionThread, Engine, tune_garbage_collector
-from exporter.server import app_runner, build_app
+from exporter.server import build_app
 from exporter.snapshot import RunRecord
 
 log = logging.getLogger("exporter")
@@ -315,7 +314,7 @@ def _hangup() -> None:
 async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
                          reload: Callable[[], Awaitable[str]] | None = None,
                          shown_targets: list[TargetConfig] | None = None,
-                         ) -> tuple[CollectionThread, web.AppRunner]:
+                         ) -> tuple[CollectionThread, HttpServer]:
     """Start collecting (on a thread of its own) and serving; stop both with :func:`stop_exporter`.
     ``reload`` serves POST /-/reload; ``shown_targets`` is the configuration the landing page shows."""
     collection = CollectionThread(config.targets, only)
@@ -336,19 +335,17 @@ async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
     app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [],
                     targets=shown_targets if shown_targets is not None else list(config.targets), reload=reload)
     if basic_auth:
-        app.on_cleanup.append(lambda _: basic_auth.close())
-    runner = app_runner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        app.on_cleanup.append(basic_auth.close)
+    server = HttpServer(app)
     try:
-        await site.start()
+        await server.start(host, port, ssl_context)
     except OSError as exc:
-        await runner.cleanup()
+        await server.stop()
         await collection.stop()
         raise ConfigError(f"--listen: cannot listen on {config.listen}: {exc.strerror or exc}") from None
     await collection.start()
     _log_start(engine, f"{'https' if ssl_context else 'http'}://{host}:{port}/")
-    return collection, runner
+    return collection, server
 
 
 def _log_start(engine: Engine, listen: str) -> None:
@@ -366,21 +363,21 @@ def _log_start(engine: Engine, listen: str) -> None:
              ", ".join(engine.targets), extra={"listen": listen, "targets": list(engine.targets)})
 
 
-async def stop_exporter(collection: CollectionThread, runner: web.AppRunner) -> None:
-    await runner.cleanup()
+async def stop_exporter(collection: CollectionThread, server: HttpServer) -> None:
+    await server.stop()
     await collection.stop()
 
 
 async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloader, lifecycle: bool) -> int:
     log_shard(config)
-    collection, runner = await start_exporter(config, only, reloader.reload if lifecycle else None,
+    collection, server = await start_exporter(config, only, reloader.reload if lifecycle else None,
                                               reloader.targets)
     reloader.collection = collection
     try:
         await _wait_for_signal(reloader.on_signal)
         log.info("shutting down")
     finally:
-        await stop_exporter(collection, runner)
+        await stop_exporter(collection, server)
     return 0
 
 
@@ -483,7 +480,7 @@ async def _demo(args: argparse.Namespace) -> int:
         targets.append((target, url))
     config = ExporterConfig(listen=args.listen, targets=[t for t, _ in targets])
     try:
-        collection, runner = await start_exporter(config)
+        collection, server = await start_exporter(config)
     except ConfigError as exc:
         for sim in sims:
             await sim.cleanup()
@@ -503,7 +500,7 @@ async def _demo(args: argparse.Namespace) -> int:
     try:
         await _wait_for_signal()
     finally:
-        await stop_exporter(collection, runner)
+        await stop_exporter(collection, server)
         for sim in sims:
             await sim.cleanup()
     return 0

@@ -14,20 +14,16 @@ import hmac
 import os
 import ssl
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
 import bcrypt
 import yaml
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from exporter.config import ConfigError, format_validation_error
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+from exporter.httpserver import Handler, Request, Response
 
 #: Threads that run bcrypt: a flood of wrong passwords queues behind them instead of taking the event loop.
 BCRYPT_THREADS = 2
@@ -107,14 +103,12 @@ class BasicAuth:
         self._executor = ThreadPoolExecutor(BCRYPT_THREADS, thread_name_prefix="basic-auth")
         self._pending = 0
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def middleware(self, request: Request, handler: Handler) -> Response:
         if self._pending >= MAX_PENDING_CHECKS and not self._remembered(request):
-            return web.Response(status=503, text="Too many authentication attempts in progress\n",
-                                headers={"Retry-After": "1"})
-        if not await self.authorized(request.headers.get("Authorization", "")):
-            return web.Response(status=401, text="Unauthorized\n",
-                                headers={"WWW-Authenticate": 'Basic realm="jfrog-exporter"'})
+            return Response.text("Too many authentication attempts in progress\n", 503,
+                                 headers={"Retry-After": "1"})
+        if not await self.authorized(request.header("Authorization")):
+            return Response.text("Unauthorized\n", 401, headers={"WWW-Authenticate": 'Basic realm="jfrog-exporter"'})
         return await handler(request)
 
     async def authorized(self, header: str) -> bool:
@@ -134,8 +128,8 @@ class BasicAuth:
             self._remember(digest)
         return ok
 
-    def _remembered(self, request: web.Request) -> bool:
-        credentials = _credentials(request.headers.get("Authorization", ""))
+    def _remembered(self, request: Request) -> bool:
+        credentials = _credentials(request.header("Authorization"))
         return credentials is not None and self._digest(*credentials) in self._verified
 
     def _check(self, user: str, password: str) -> bool:

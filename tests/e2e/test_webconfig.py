@@ -16,10 +16,10 @@ from pathlib import Path
 import bcrypt
 import httpx
 import pytest
-from aiohttp import web
 
 from exporter import webconfig
-from exporter.server import app_runner, build_app
+from exporter.httpserver import HttpServer
+from exporter.server import build_app
 from exporter.snapshot import SnapshotStore
 from exporter.webconfig import BasicAuth
 from tests.support import exporter, run_cli, simulator, wait_http
@@ -139,15 +139,13 @@ async def _serving(auth: BasicAuth) -> AsyncIterator[str]:
     store = SnapshotStore()
     store.render()
     app = build_app(store, [auth.middleware])
-    app.on_cleanup.append(lambda _: auth.close())
-    runner = app_runner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    app.on_cleanup.append(auth.close)
+    server = HttpServer(app)
+    await server.start("127.0.0.1", 0)
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        await runner.cleanup()
+        await server.stop()
 
 
 def _guess_until(url: str, stop: threading.Event, codes: set[int]) -> None:

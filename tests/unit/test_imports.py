@@ -1,5 +1,5 @@
 """`serve` and `once` never import the simulator, nor libraries only some configurations need (YAML for a
-configuration file, JSON logging): they stay out of the exporter's memory."""
+configuration file, JSON logging), nor aiohttp (the simulator's server): they stay out of the exporter's memory."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def test_once_runs_without_the_simulator() -> None:
 def test_serve_modules_do_not_import_the_simulator() -> None:
     program = ("import sys, exporter.cli, exporter.scheduler, exporter.server, exporter.snapshot; "
                "print(sorted(m for m in sys.modules if m.startswith(('exporter.simulator', 'yaml', 'pythonjsonlogger',"
-               " 'pydantic_settings', 'bcrypt'))))")
+               " 'pydantic_settings', 'bcrypt', 'aiohttp'))))")
     result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_serving_with_tls_and_basic_auth_does_not_import_aiohttp() -> None:
+    program = "import sys, exporter.cli, exporter.webconfig; print('aiohttp' in sys.modules, 'h11' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False True", result.stdout + result.stderr

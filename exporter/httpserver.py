@@ -1,0 +1,386 @@
+"""A small HTTP/1.1 server on asyncio streams and h11, for the exporter's handful of endpoints.
+
+h11 is loaded anyway (httpx's transport parses responses with it), so
+serving with it costs no import of its own. It parses; this module routes,
+frames the responses, bounds what a client may make the process hold or wait
+for (head size, body size, idle time, time to take a response), and stops
+gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import functools
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import cast
+
+import h11
+
+#: Bytes handed to the transport at a time. asyncio copies what the socket does not take at once into a
+#: buffer of the connection's own: a client that stops reading holds about one chunk, not a copy of the payload.
+SEND_CHUNK = 256 * 1024
+#: A client that has not taken a whole response by then is dropped (Prometheus gave up long before).
+SEND_DEADLINE = 60.0
+#: A connection that has not sent a whole request head by then (after connecting or after the previous
+#: response) is closed: an idle keep-alive connection, or a client sending its headers a byte at a time.
+IDLE_TIMEOUT = 75.0
+#: Longest request head h11 buffers while waiting for its end (431 beyond).
+MAX_HEAD = 16 * 1024
+#: Longest request target (aiohttp's and nginx's usual line limit): a scrape's URL is a few dozen bytes.
+MAX_TARGET = 8190
+#: Request bodies are not used by any endpoint: read and dropped up to this, refused (413) beyond.
+MAX_BODY = 64 * 1024
+#: Requests still being answered when the server stops get this long to finish.
+SHUTDOWN_TIMEOUT = 60.0
+#: Bytes read from a socket at a time.
+READ_SIZE = 64 * 1024
+#: At most one line per this many seconds about requests that could not be parsed.
+MALFORMED_LOG_INTERVAL = 60.0
+#: Characters of a malformed request's error message that reach the log.
+EXCERPT_CHARS = 80
+
+log = logging.getLogger("exporter.http")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    #: names in lower case; repeated fields joined with ", "
+    headers: dict[str, str]
+    remote: str
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    #: the body as chunks sent as they are (slices of them, never joined copies, when they are large)
+    chunks: Sequence[bytes] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    #: called when the client did not take the response within the send deadline and was dropped
+    on_stall: Callable[[], None] | None = None
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain",
+             headers: dict[str, str] | None = None) -> Response:
+        return cls(status, [text.encode()], {"Content-Type": f"{content_type}; charset=utf-8", **(headers or {})})
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+#: wraps every request's handling (the routed handler, or the 404/405 answer), e.g. to check credentials
+Middleware = Callable[[Request, Handler], Awaitable[Response]]
+
+
+class App:
+    """Routes by path and method; a GET route answers HEAD too."""
+
+    def __init__(self, middlewares: Sequence[Middleware] = (), send_deadline: float = SEND_DEADLINE) -> None:
+        self.middlewares = list(middlewares)
+        self.send_deadline = send_deadline
+        #: awaited once the server stopped (e.g. to stop threads the middlewares use)
+        self.on_cleanup: list[Callable[[], Awaitable[None]]] = []
+        self._routes: dict[str, dict[str, Handler]] = {}
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        methods = self._routes.setdefault(path, {})
+        methods[method] = handler
+        if method == "GET":
+            methods.setdefault("HEAD", handler)
+
+    async def respond(self, request: Request) -> Response:
+        handler: Handler = self._route
+        for middleware in reversed(self.middlewares):
+            handler = _wrapped(middleware, handler)
+        try:
+            return await handler(request)
+        except Exception:
+            log.exception("error answering %s %s", request.method, request.path[:200])
+            return Response.text("500: Internal Server Error\n", 500)
+
+    async def _route(self, request: Request) -> Response:
+        methods = self._routes.get(request.path)
+        if methods is None:
+            return Response.text("404: Not Found\n", 404)
+        handler = methods.get(request.method)
+        if handler is None:
+            return Response.text("405: Method Not Allowed\n", 405, headers={"Allow": ", ".join(sorted(methods))})
+        return await handler(request)
+
+
+def _wrapped(middleware: Middleware, handler: Handler) -> Handler:
+    async def call(request: Request) -> Response:
+        return await middleware(request, handler)
+    return call
+
+
+class HttpServer:
+    """Serves an :class:`App` on one address; :meth:`stop` lets requests in progress finish."""
+
+    def __init__(self, app: App, idle_timeout: float = IDLE_TIMEOUT,
+                 shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        self.app = app
+        self.idle_timeout = idle_timeout
+        self.shutdown_timeout = shutdown_timeout
+        self.on_malformed: Callable[[h11.RemoteProtocolError, str], None] = log_malformed
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        self._stopping = False
+
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._server = await asyncio.start_server(self._serve, host, port, ssl=ssl_context, limit=READ_SIZE)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop listening, close idle connections, give the ones answering a request time to finish."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        for task, connection in list(self._connections.items()):
+            if not connection.busy:
+                task.cancel()
+        tasks = list(self._connections)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for cleanup in self.app.on_cleanup:
+            await cleanup()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        connection = _Connection(self, reader, writer)
+        self._connections[task] = connection
+        try:
+            await connection.run()
+        finally:
+            del self._connections[task]
+
+
+class _Connection:
+    """One client's connection: requests answered one after the other (pipelined ones in order)."""
+
+    def __init__(self, server: HttpServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.busy = False
+        self._head_request = False
+        self._eof = False
+        peer = writer.get_extra_info("peername")
+        self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+    async def run(self) -> None:
+        try:
+            while not self.server._stopping:
+                try:
+                    request = await self._next_request()
+                except TimeoutError:
+                    return  # idle or too slow to send its request: closed without an answer
+                if request is None:
+                    return
+                self.busy = True
+                response = await self.server.app.respond(request)
+                if not await self._send(request, response):
+                    return
+                self.busy = False
+                if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
+                    return
+                self.h11.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            if self._eof:
+                return  # the client left within a request: nobody to answer, nothing to report
+            self.server.on_malformed(exc, self.remote)
+            await self._reject(exc.error_status_hint)
+        except _BodyTooLarge:
+            await self._reject(413)
+        except OSError:
+            pass  # the client left, or its TLS broke
+        finally:
+            self.writer.close()
+
+    async def _next_request(self) -> Request | None:
+        """The next request, its body read and dropped; None once the client closed the connection."""
+        async with asyncio.timeout(self.server.idle_timeout):
+            event = await self._next_event()
+            if isinstance(event, h11.ConnectionClosed):
+                return None
+            assert isinstance(event, h11.Request)
+            if len(event.target) > MAX_TARGET:
+                raise h11.RemoteProtocolError(f"request target of {len(event.target)} bytes, "
+                                              f"more than {MAX_TARGET}", 400)
+            await self._drop_body(event)
+        headers: dict[str, str] = {}
+        for name, value in event.headers:
+            key, text = name.decode("ascii"), value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        target = event.target.decode("ascii")
+        return Request(event.method.decode("ascii"), target.partition("?")[0], headers, self.remote)
+
+    async def _drop_body(self, request: h11.Request) -> None:
+        length = next((int(v) for n, v in request.headers if n == b"content-length"), 0)
+        if length > MAX_BODY:
+            raise _BodyTooLarge
+        if self.h11.they_are_waiting_for_100_continue:
+            self.writer.write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+        received = 0
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.EndOfMessage):
+                return
+            if isinstance(event, h11.Data):
+                received += len(event.data)
+                if received > MAX_BODY:
+                    raise _BodyTooLarge
+            else:  # the connection closed within the body
+                raise h11.RemoteProtocolError("connection closed within the request body", 400)
+
+    async def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self.reader.read(READ_SIZE)
+            self._eof = not data
+            self.h11.receive_data(data)
+
+    async def _send(self, request: Request, response: Response) -> bool:
+        """Send ``response``; False when the connection must not be used any more."""
+        size = sum(len(chunk) for chunk in response.chunks)
+        headers = [*response.headers.items(), ("Content-Length", str(size)), ("Date", _date())]
+        if self.server._stopping:
+            headers.append(("Connection", "close"))
+        self._head_request = request.method == "HEAD"
+        head = self.h11.send(h11.Response(status_code=response.status, headers=headers)) or b""
+        pieces: list[bytes | memoryview] = [head]
+        try:
+            async with asyncio.timeout(self.server.app.send_deadline):
+                if size <= SEND_CHUNK:  # the socket takes it at once: one write, nothing held
+                    for chunk in response.chunks:
+                        pieces += self._body(chunk)
+                    pieces.append(self.h11.send(h11.EndOfMessage()) or b"")
+                    self.writer.write(b"".join(pieces))
+                else:
+                    self.writer.write(pieces[0])
+                    for chunk in response.chunks:
+                        view = memoryview(chunk)
+                        for start in range(0, len(view), SEND_CHUNK):
+                            for piece in self._body(view[start:start + SEND_CHUNK]):
+                                self.writer.write(piece)  # one by one: writelines would join them
+                            await self.writer.drain()  # waits while the transport is full
+                    self.writer.write(self.h11.send(h11.EndOfMessage()) or b"")
+                await self.writer.drain()
+        except TimeoutError:
+            self.writer.transport.abort()  # frees what the transport still holds for this client
+            if response.on_stall is not None:
+                response.on_stall()
+            log.debug("dropped a client from %s that had not read the response to %s within %gs",
+                      self.remote, request.path[:200], self.server.app.send_deadline)
+            return False
+        return True
+
+    def _body(self, data: bytes | memoryview) -> list[bytes | memoryview]:
+        """What goes on the wire for ``data``: ``data`` itself, never a copy (nothing for an answer to HEAD)."""
+        if self.h11.our_state is not h11.SEND_BODY or self._head_request:
+            return []
+        # h11 hands ``data`` back as it is (Content-Length framing), whatever its type.
+        return list(self.h11.send_with_data_passthrough(h11.Data(data=cast(bytes, data))) or ())
+
+    async def _reject(self, status: int) -> None:
+        """Answer a request that cannot be answered and close: the connection's state is unknown."""
+        reason = HTTPStatus(status).phrase
+        body = f"{status}: {reason}\n".encode()
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {_date()}\r\n\r\n").encode()
+        with contextlib.suppress(OSError, TimeoutError):
+            self.writer.write(head + body)
+            async with asyncio.timeout(5):
+                await self.writer.drain()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _date() -> str:
+    return _http_date(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    """The Date header, formatted once a second."""
+    return email.utils.formatdate(second, usegmt=True)
+
+
+def log_malformed(error: h11.RemoteProtocolError, remote: str) -> None:
+    """Shortened and rate-limited by :class:`MalformedRequests`."""
+    log.error("Error handling request from %s", remote, exc_info=error)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` on one line, printable ASCII only, at most ``limit`` characters: safe to log whatever sent it."""
+    flat = " ".join(text.split())
+    safe = "".join(c if c.isascii() and c.isprintable() else ascii(c)[1:-1] for c in flat)
+    return safe if len(safe) <= limit else safe[:limit - 3] + "..."
+
+
+class MalformedRequests(logging.Filter):
+    """Turns the traceback of a request that could not be parsed into one short line, at most one a minute.
+
+    Such requests come from scanners or broken clients before any
+    authentication; each cost a 9-line traceback, so a flood of them flooded
+    the log. The first is logged; later ones within the interval are counted
+    and reported with the next line. Other errors keep their traceback.
+    """
+
+    def __init__(self, interval: float = MALFORMED_LOG_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, h11.RemoteProtocolError):
+            return True
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            self._suppressed += 1
+            return False
+        more = f" ({self._suppressed} more since the last such line)" if self._suppressed else ""
+        record.msg = "rejected a malformed HTTP request (%s) from %s: %s: %s%s"
+        record.args = (error.error_status_hint, _remote(record), type(error).__name__,
+                       excerpt(str(error)), more)
+        record.exc_info = record.exc_text = record.stack_info = None
+        if record.levelno > logging.WARNING:  # the client's fault, not the exporter's
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        self._last, self._suppressed = now, 0
+        return True
+
+
+def _remote(record: logging.LogRecord) -> str:
+    """The client's address: the message's only argument."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return excerpt(str(args[0]), 64) if len(args) == 1 else "?"
+
+
+log.addFilter(MalformedRequests())
