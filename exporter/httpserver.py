@@ -31,7 +31,7 @@ SEND_DEADLINE = 60.0
 #: A connection that has not sent a whole request head by then (after connecting or after the previous
 #: response) is closed: an idle keep-alive connection, or a client sending its headers a byte at a time.
 IDLE_TIMEOUT = 75.0
-#: Longest request head h11 buffers while waiting for its end (431 beyond).
+#: Longest request head (431 beyond).
 MAX_HEAD = 16 * 1024
 #: Longest request target (aiohttp's and nginx's usual line limit): a scrape's URL is a few dozen bytes.
 MAX_TARGET = 8190
@@ -226,6 +226,10 @@ class _Connection:
             if len(event.target) > MAX_TARGET:
                 raise h11.RemoteProtocolError(f"request target of {len(event.target)} bytes, "
                                               f"more than {MAX_TARGET}", 400)
+            # h11 bounds only a head still incomplete: one that came in a single read is measured here.
+            size = len(event.target) + sum(len(name) + len(value) + 4 for name, value in event.headers)
+            if size > MAX_HEAD:
+                raise h11.RemoteProtocolError(f"request head of {size} bytes, more than {MAX_HEAD}", 431)
             await self._drop_body(event)
         headers: dict[str, str] = {}
         for name, value in event.headers:

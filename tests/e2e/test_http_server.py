@@ -1,0 +1,98 @@
+"""The exporter's HTTP server over real loopback connections: keep-alive, pipelining, methods, limits, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from exporter.httpserver import MAX_BODY, HttpServer
+from exporter.server import build_app
+from exporter.snapshot import SnapshotStore
+
+
+@contextlib.asynccontextmanager
+async def serving(idle_timeout: float = 5.0) -> AsyncIterator[int]:
+    store = SnapshotStore()
+    store.render()
+    server = HttpServer(build_app(store), idle_timeout=idle_timeout)
+    await server.start("127.0.0.1", 0)
+    try:
+        yield server.port
+    finally:
+        await server.stop()
+
+
+async def exchange(port: int, data: bytes) -> bytes:
+    """What the server sends for ``data`` until it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+def responses(data: bytes, head_requests: set[int] = frozenset()) -> list[tuple[int, dict[str, str], bytes]]:
+    """Status, headers (lower-case names) and body of each response in ``data``; the ``head_requests``-th
+    ones (from 0) answer HEAD: no body whatever their Content-Length."""
+    out = []
+    while data:
+        head, _, data = data.partition(b"\r\n\r\n")
+        status_line, *fields = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (f.partition(":") for f in fields)}
+        length = 0 if len(out) in head_requests else int(headers["content-length"])
+        out.append((int(status_line.split(" ")[1]), headers, data[:length]))
+        data = data[length:]
+    return out
+
+
+async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> None:
+    requests = (b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n"
+                b"HEAD /metrics HTTP/1.1\r\nHost: e\r\n\r\n"
+                b"POST /metrics HTTP/1.1\r\nHost: e\r\nContent-Length: 3\r\n\r\nx=1"
+                b"GET /nowhere HTTP/1.1\r\nHost: e\r\n\r\n"
+                b"GET /metrics?x=1 HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
+    async with serving() as port:
+        answers = responses(await exchange(port, requests), head_requests={1})
+    assert [status for status, _, _ in answers] == [200, 200, 405, 404, 200]
+    (_, _, healthy), (_, head, head_body), (_, not_allowed, _), _, (_, last, metrics) = answers
+    assert healthy == b"OK\n"
+    assert head_body == b"" and int(head["content-length"]) == len(metrics) > 0  # HEAD: GET's headers, no body
+    assert head["vary"] == "Accept, Accept-Encoding"
+    assert not_allowed["allow"] == "GET, HEAD"
+    assert b"jfrog_exporter_" in metrics and last["connection"] == "close"  # then closed: exchange returned
+
+
+async def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
+    async with serving(idle_timeout=0.3) as port:
+        started = time.monotonic()
+        kept = await exchange(port, b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n")  # kept alive, then idle
+        elapsed = time.monotonic() - started
+        slow = await exchange(port, b"GET /-/healthy HTTP/1.1\r\nHo")  # a head that never ends
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        stopping = time.monotonic()
+    writer.close()
+    assert [status for status, _, _ in responses(kept)] == [200]
+    assert 0.3 <= elapsed < 2.0, elapsed
+    assert slow == b""  # closed without an answer
+    assert time.monotonic() - stopping < 1.0  # stopping does not wait for an idle connection
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"GET /metrics\x00 HTTP/1.1\r\nHost: e\r\n\r\n", 400),
+    (b"GET /metrics HTTP/1.1\r\nHost: e\r\nX-Padding: " + b"p" * 20_000 + b"\r\n\r\n", 431),
+    (b"POST /-/healthy HTTP/1.1\r\nHost: e\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1), 413),
+    (b"POST /-/healthy HTTP/1.1\r\nHost: e\r\nTransfer-Encoding: chunked\r\n\r\n"
+     + b"%x\r\n%s\r\n" % (MAX_BODY + 1, b"b" * (MAX_BODY + 1)), 413),
+])
+async def test_a_request_beyond_the_limits_is_refused_and_the_connection_closed(request_bytes: bytes,
+                                                                                 status: int) -> None:
+    async with serving() as port:
+        # Followed by a request that would be answered on a connection kept open.
+        answers = responses(await exchange(port, request_bytes + b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n"))
+    assert [code for code, _, _ in answers] == [status]
+    assert answers[0][1]["connection"] == "close"
