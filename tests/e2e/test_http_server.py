@@ -15,7 +15,7 @@ from exporter.snapshot import SnapshotStore
 
 
 @contextlib.asynccontextmanager
-async def serving(idle_timeout: float = 5.0) -> AsyncIterator[int]:
+async def serving(idle_timeout: float = 30.0) -> AsyncIterator[int]:
     store = SnapshotStore()
     store.render()
     server = HttpServer(build_app(store), idle_timeout=idle_timeout)
@@ -58,6 +58,7 @@ async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> N
                 b"GET /metrics?x=1 HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
     async with serving() as port:
         answers = responses(await exchange(port, requests), head_requests={1})
+        old = responses(await exchange(port, b"GET /-/healthy HTTP/1.0\r\n\r\n"))  # HTTP/1.0: closed after it
     assert [status for status, _, _ in answers] == [200, 200, 405, 404, 200]
     (_, _, healthy), (_, head, head_body), (_, not_allowed, _), _, (_, last, metrics) = answers
     assert healthy == b"OK\n"
@@ -65,6 +66,7 @@ async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> N
     assert head["vary"] == "Accept, Accept-Encoding"
     assert not_allowed["allow"] == "GET, HEAD"
     assert b"jfrog_exporter_" in metrics and last["connection"] == "close"  # then closed: exchange returned
+    assert [(status, body) for status, _, body in old] == [(200, b"OK\n")]
 
 
 async def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
