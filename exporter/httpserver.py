@@ -134,9 +134,24 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._stopping = False
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self._server = await asyncio.start_server(self._serve, host, port, ssl=ssl_context, limit=READ_SIZE)
+        self._sweeper = asyncio.create_task(self._close_idle())
+
+    async def _close_idle(self) -> None:
+        """Close connections that have waited for a request longer than the idle timeout.
+
+        One sweep for all connections instead of a timer per request: a timer costs as much as routing one.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            now = loop.time()
+            for connection in self._connections.values():
+                if connection.waiting_since is not None and now - connection.waiting_since > self.idle_timeout:
+                    connection.writer.transport.close()  # its read ends; an unfinished head is dropped
 
     @property
     def port(self) -> int:
@@ -148,8 +163,10 @@ class HttpServer:
         self._stopping = True
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for task, connection in list(self._connections.items()):
-            if not connection.busy:
+            if connection.waiting_since is not None:
                 task.cancel()
         tasks = list(self._connections)
         if tasks:
@@ -184,7 +201,8 @@ class _Connection:
         self.server = server
         self.reader = reader
         self.writer = writer
-        self.busy = False
+        #: when it began to wait for a request (None while it answers one)
+        self.waiting_since: float | None = asyncio.get_running_loop().time()
         self._eof = False
         peer = writer.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
@@ -198,19 +216,16 @@ class _Connection:
                     parser.receive_data(leftover)
                 if closed:
                     parser.receive_data(b"")  # b"" tells h11 the client closed its side
-                try:
-                    parsed = await self._next_request(parser)
-                except TimeoutError:
-                    return  # idle or too slow to send its request: closed without an answer
+                parsed = await self._next_request(parser)
                 if parsed is None:
                     return
                 request, keep_alive = parsed
-                self.busy = True
+                self.waiting_since = None
                 response = await self.server.app.respond(request)
                 keep_alive = keep_alive and not self.server._stopping
                 if not await self._send(request, response, keep_alive) or not keep_alive:
                     return
-                self.busy = False
+                self.waiting_since = asyncio.get_running_loop().time()
                 leftover, closed = parser.trailing_data
         except h11.RemoteProtocolError as exc:
             if self._eof:
@@ -226,24 +241,25 @@ class _Connection:
 
     async def _next_request(self, parser: h11.Connection) -> tuple[Request, bool] | None:
         """The next request, its body read and dropped, and whether the connection may serve another after it;
-        None once the client closed the connection."""
-        async with asyncio.timeout(self.server.idle_timeout):
-            event = await self._next_event(parser)
-            if isinstance(event, h11.ConnectionClosed):
-                return None
-            assert isinstance(event, h11.Request)
-            if len(event.target) > MAX_TARGET:
-                raise h11.RemoteProtocolError(f"request target of {len(event.target)} bytes, "
-                                              f"more than {MAX_TARGET}", 400)
-            # h11 bounds only a head still incomplete: one that came in a single read is measured here.
-            size = len(event.target) + sum(len(name) + len(value) + 4 for name, value in event.headers)
-            if size > MAX_HEAD:
-                raise h11.RemoteProtocolError(f"request head of {size} bytes, more than {MAX_HEAD}", 431)
-            await self._drop_body(parser, event)
+        None once the client closed the connection (or it was closed for idling)."""
+        event = await self._next_event(parser)
+        if isinstance(event, h11.ConnectionClosed):
+            return None
+        assert isinstance(event, h11.Request)
+        if len(event.target) > MAX_TARGET:
+            raise h11.RemoteProtocolError(f"request target of {len(event.target)} bytes, "
+                                          f"more than {MAX_TARGET}", 400)
+        # h11 bounds only a head still incomplete: one that came in a single read is measured here.
+        size = len(event.target) + sum(len(name) + len(value) + 4 for name, value in event.headers)
+        if size > MAX_HEAD:
+            raise h11.RemoteProtocolError(f"request head of {size} bytes, more than {MAX_HEAD}", 431)
         headers: dict[str, str] = {}
         for name, value in event.headers:
             key, text = name.decode("ascii"), value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        if "content-length" in headers or "transfer-encoding" in headers:
+            # Without either, h11 reads no body: its empty end of message consumes nothing, so a scrape skips it.
+            await self._drop_body(parser, event)
         target = event.target.decode("ascii")
         request = Request(event.method.decode("ascii"), target.partition("?")[0], headers, self.remote)
         # HTTP/1.1 keeps the connection unless the client asks to close it; HTTP/1.0 closes it (as h11 does).
@@ -282,17 +298,20 @@ class _Connection:
         size = sum(len(chunk) for chunk in response.chunks)
         head = _head(response, size, keep_alive)
         chunks = () if request.method == "HEAD" else response.chunks
+        if size <= SEND_CHUNK:  # the socket takes it at once: one write, nothing held
+            self.writer.write(b"".join([head, *chunks]))
+            if not self.writer.transport.get_write_buffer_size():
+                return True  # all of it in the socket already: no deadline to watch
+            head, chunks = b"", ()
         try:
             async with asyncio.timeout(self.server.app.send_deadline):
-                if size <= SEND_CHUNK:  # the socket takes it at once: one write, nothing held
-                    self.writer.write(b"".join([head, *chunks]))
-                else:
+                if head:
                     self.writer.write(head)
-                    for chunk in chunks:
-                        view = memoryview(chunk)
-                        for start in range(0, len(view), SEND_CHUNK):
-                            self.writer.write(view[start:start + SEND_CHUNK])
-                            await self.writer.drain()  # waits while the transport is full
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    for start in range(0, len(view), SEND_CHUNK):
+                        self.writer.write(view[start:start + SEND_CHUNK])
+                        await self.writer.drain()  # waits while the transport is full
                 await self.writer.drain()
         except TimeoutError:
             self.writer.transport.abort()  # frees what the transport still holds for this client
