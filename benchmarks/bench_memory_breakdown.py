@@ -25,7 +25,7 @@ from pathlib import Path
 from common import TOKEN, rss_mb, simulator
 
 #: what `serve` imports, in about the order it does
-LIBRARIES = ["ssl", "asyncio", "pydantic", "pydantic.main", "prometheus_client", "httpx", "aiohttp", "aiohttp.web",
+LIBRARIES = ["ssl", "asyncio", "pydantic", "pydantic.main", "prometheus_client", "httpx", "h11",
              "apscheduler.schedulers.asyncio", "exporter.config", "exporter.scheduler", "exporter.server",
              "exporter.cli"]
 #: imported only when a configuration asks for them: a file, JSON logs, basic auth

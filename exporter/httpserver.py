@@ -32,7 +32,7 @@ SEND_DEADLINE = 60.0
 IDLE_TIMEOUT = 75.0
 #: Longest request head (431 beyond).
 MAX_HEAD = 16 * 1024
-#: Longest request target (aiohttp's and nginx's usual line limit): a scrape's URL is a few dozen bytes.
+#: Longest request target (the usual request-line limit of HTTP servers): a scrape's URL is a few dozen bytes.
 MAX_TARGET = 8190
 #: Request bodies are not used by any endpoint: read and dropped up to this, refused (413) beyond.
 MAX_BODY = 64 * 1024
