@@ -165,9 +165,9 @@ class HttpServer:
             self._server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for task, connection in list(self._connections.items()):
+        for connection in self._connections.values():
             if connection.waiting_since is not None:
-                task.cancel()
+                connection.writer.transport.close()  # its read ends: the connection finishes on its own
         tasks = list(self._connections)
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
@@ -185,6 +185,8 @@ class HttpServer:
         self._connections[task] = connection
         try:
             await connection.run()
+        except asyncio.CancelledError:
+            pass  # stopped past the shutdown timeout; asyncio would log a cancelled connection as an error
         finally:
             del self._connections[task]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.httpserver import MAX_BODY, HttpServer
+from exporter.httpserver import MAX_BODY, App, HttpServer, Request, Response
 from exporter.server import build_app
 from exporter.snapshot import SnapshotStore
 
@@ -69,7 +70,7 @@ async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> N
     assert [(status, body) for status, _, body in old] == [(200, b"OK\n")]
 
 
-async def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
+async def test_an_idle_connection_is_closed_after_the_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
     async with serving(idle_timeout=0.3) as port:
         started = time.monotonic()
         kept = await exchange(port, b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n")  # kept alive, then idle
@@ -82,6 +83,7 @@ async def test_an_idle_connection_is_closed_after_the_idle_timeout() -> None:
     assert 0.3 <= elapsed < 2.0, elapsed
     assert slow == b""  # closed without an answer
     assert time.monotonic() - stopping < 1.0  # stopping does not wait for an idle connection
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text  # closing it is no error
 
 
 @pytest.mark.parametrize(("request_bytes", "status"), [
@@ -98,3 +100,32 @@ async def test_a_request_beyond_the_limits_is_refused_and_the_connection_closed(
         answers = responses(await exchange(port, request_bytes + b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n"))
     assert [code for code, _, _ in answers] == [status]
     assert answers[0][1]["connection"] == "close"
+
+
+async def test_stopping_lets_a_request_in_progress_finish_and_drops_one_past_the_timeout(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def slow(_: Request) -> Response:
+        await asyncio.sleep(0.3)
+        return Response.text("done\n")
+
+    async def stuck(_: Request) -> Response:
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+    app = App()
+    app.add("GET", "/slow", slow)
+    app.add("GET", "/stuck", stuck)
+    server = HttpServer(app, shutdown_timeout=1.0)
+    await server.start("127.0.0.1", 0)
+    answers = [asyncio.create_task(exchange(server.port, f"GET /{path} HTTP/1.1\r\nHost: e\r\n\r\n".encode()))
+               for path in ("slow", "stuck")]
+    await asyncio.sleep(0.1)  # both requests are being answered
+    started = time.monotonic()
+    await server.stop()
+    elapsed = time.monotonic() - started
+    slow_answer, stuck_answer = await asyncio.gather(*answers)
+    [(status, headers, body)] = responses(slow_answer)
+    assert (status, body, headers["connection"]) == (200, b"done\n", "close")
+    assert stuck_answer == b""
+    assert 1.0 <= elapsed < 2.0, elapsed
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
