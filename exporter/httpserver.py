@@ -262,8 +262,10 @@ class _Connection:
         if "content-length" in headers or "transfer-encoding" in headers:
             # Without either, h11 reads no body: its empty end of message consumes nothing, so a scrape skips it.
             await self._drop_body(parser, event)
-        target = event.target.decode("ascii")
-        request = Request(event.method.decode("ascii"), target.partition("?")[0], headers, self.remote)
+        target = event.target.decode("ascii").partition("?")[0]
+        if target.startswith(("http://", "https://")):  # absolute form (sent to proxies): its path is what counts
+            target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+        request = Request(event.method.decode("ascii"), target, headers, self.remote)
         # HTTP/1.1 keeps the connection unless the client asks to close it; HTTP/1.0 closes it (as h11 does).
         close = "close" in (token.strip().lower() for token in request.header("Connection").split(","))
         return request, not close and event.http_version >= b"1.1"
