@@ -133,7 +133,7 @@ class HttpServer:
         self.on_malformed: Callable[[h11.RemoteProtocolError, str], None] = log_malformed
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
-        self._stopping = False
+        self.stopping = False
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
@@ -160,7 +160,7 @@ class HttpServer:
 
     async def stop(self) -> None:
         """Stop listening, close idle connections, give the ones answering a request time to finish."""
-        self._stopping = True
+        self.stopping = True
         if self._server is not None:
             self._server.close()
         if self._sweeper is not None:
@@ -212,7 +212,7 @@ class _Connection:
     async def run(self) -> None:
         leftover, closed = b"", False
         try:
-            while not self.server._stopping:
+            while not self.server.stopping:
                 parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
                 if leftover:  # pipelined requests read along with the previous one
                     parser.receive_data(leftover)
@@ -224,7 +224,7 @@ class _Connection:
                 request, keep_alive = parsed
                 self.waiting_since = None
                 response = await self.server.app.respond(request)
-                keep_alive = keep_alive and not self.server._stopping
+                keep_alive = keep_alive and not self.server.stopping
                 if not await self._send(request, response, keep_alive) or not keep_alive:
                     return
                 self.waiting_since = asyncio.get_running_loop().time()
