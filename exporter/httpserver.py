@@ -130,7 +130,7 @@ class HttpServer:
         self.app = app
         self.idle_timeout = idle_timeout
         self.shutdown_timeout = shutdown_timeout
-        self.on_malformed: Callable[[h11.RemoteProtocolError, str], None] = log_malformed
+        self.on_malformed: Callable[[h11.RemoteProtocolError, str], None] = MalformedRequests()
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self.stopping = False
@@ -365,11 +365,6 @@ def _http_date(second: int) -> str:
     return email.utils.formatdate(second, usegmt=True)
 
 
-def log_malformed(error: h11.RemoteProtocolError, remote: str) -> None:
-    """Shortened and rate-limited by :class:`MalformedRequests`."""
-    log.error("Error handling request from %s", remote, exc_info=error)
-
-
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """``text`` on one line, printable ASCII only, at most ``limit`` characters: safe to log whatever sent it."""
     flat = " ".join(text.split())
@@ -377,46 +372,28 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return safe if len(safe) <= limit else safe[:limit - 3] + "..."
 
 
-class MalformedRequests(logging.Filter):
-    """Turns the traceback of a request that could not be parsed into one short line, at most one a minute.
+class MalformedRequests:
+    """One short line about a request that could not be parsed, at most one a minute.
 
     Such requests come from scanners or broken clients before any
-    authentication; each cost a 9-line traceback, so a flood of them flooded
-    the log. The first is logged; later ones within the interval are counted
-    and reported with the next line. Other errors keep their traceback.
+    authentication; a flood of them must not flood the log. The first is
+    logged; later ones within the interval are counted and reported with the
+    next line. A warning: the client's fault, not the exporter's.
     """
 
     def __init__(self, interval: float = MALFORMED_LOG_INTERVAL,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
         self._interval = interval
         self._clock = clock
         self._last: float | None = None
         self._suppressed = 0
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if not isinstance(error, h11.RemoteProtocolError):
-            return True
+    def __call__(self, error: h11.RemoteProtocolError, remote: str) -> None:
         now = self._clock()
         if self._last is not None and now - self._last < self._interval:
             self._suppressed += 1
-            return False
+            return
         more = f" ({self._suppressed} more since the last such line)" if self._suppressed else ""
-        record.msg = "rejected a malformed HTTP request (%s) from %s: %s: %s%s"
-        record.args = (error.error_status_hint, _remote(record), type(error).__name__,
-                       excerpt(str(error)), more)
-        record.exc_info = record.exc_text = record.stack_info = None
-        if record.levelno > logging.WARNING:  # the client's fault, not the exporter's
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        log.warning("rejected a malformed HTTP request (%s) from %s: %s: %s%s", error.error_status_hint,
+                    excerpt(remote, 64), type(error).__name__, excerpt(str(error)), more)
         self._last, self._suppressed = now, 0
-        return True
-
-
-def _remote(record: logging.LogRecord) -> str:
-    """The client's address: the message's only argument."""
-    args = record.args if isinstance(record.args, tuple) else ()
-    return excerpt(str(args[0]), 64) if len(args) == 1 else "?"
-
-
-log.addFilter(MalformedRequests())
