@@ -156,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         if args.command in ("serve", "once", "record"):
-            tune_garbage_collector()
+            if args.command == "serve":  # long-lived: full collections on the engine's schedule
+                tune_garbage_collector()
             return _run_exporter_command(args)
         if args.command == "reference":
             from exporter.reference import generate

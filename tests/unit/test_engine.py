@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run
 from exporter.outcomes import Outcome
@@ -187,15 +189,39 @@ async def test_renderings_asked_for_by_runs_are_spaced_by_their_own_cost() -> No
         assert start - end >= RENDER_SPACING * 0.05 * 0.9
 
 
-def test_exporter_commands_collect_young_objects_less_often() -> None:
+def test_serve_leaves_full_garbage_collections_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from exporter.cli import main
+    from exporter import cli, scheduler
 
     saved = gc.get_threshold()
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "_run_exporter_command", lambda args: ran.append(args.command) or 0)
     try:
         gc.set_threshold(700, 10, 10)
-        assert main(["once", "--url", "http://127.0.0.1:9", "--collector", "health", "--log-level", "error"]) != 0
-        assert gc.get_threshold() == (10_000, 10, 10)
+        assert cli.main(["once", "--url", "http://127.0.0.1:9"]) == 0
+        assert gc.get_threshold() == (700, 10, 10), "a one-off command keeps Python's collections"
+        assert cli.main(["serve", "--url", "http://127.0.0.1:9"]) == 0
+        young, middle, full = gc.get_threshold()
+        assert (young, middle) == (700, 10) and full >= 1_000_000_000
+        assert ran == ["once", "serve"]
     finally:
         gc.set_threshold(*saved)
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    engine = Engine([])
+    gc.callbacks.append(seen)
+    try:
+        engine.collect_garbage_if_due(time.monotonic())
+        assert 2 not in collections, "not due yet"
+        engine.collect_garbage_if_due(time.monotonic() + scheduler.FULL_COLLECTION_EVERY)
+        assert 2 in collections
+        collections.clear()
+        engine.collect_garbage_if_due(time.monotonic() + scheduler.FULL_COLLECTION_EVERY + 1)
+        assert 2 not in collections, "the next one a full interval later"
+    finally:
+        gc.callbacks.remove(seen)
