@@ -125,6 +125,10 @@ class RequestStats:
                           endpoint=endpoint)
 
 
+#: what a response's stream is once read and closed (see JfrogClient._attempt)
+_CLOSED_STREAM = httpx.ByteStream(b"")
+
+
 def one_line(text: str, limit: int = _SNIPPET) -> str:
     text = re.sub(r"\s+", " ", printable(text)).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -482,6 +486,9 @@ class JfrogClient:
                         raw, large = await self._read_capped(response, deadline, self._cap_for(endpoint))
                     finally:
                         await response.aclose()
+                        # httpx's response and its stream refer to each other: a cycle per request, left for
+                        # the garbage collector (42 objects each, 85 MB in 10 minutes at 300 targets).
+                        response.stream = _CLOSED_STREAM
                 if self.recorder is not None:
                     self.recorder(request, response, raw)
                 keep_turn = large

@@ -308,3 +308,25 @@ async def test_status_probes_are_capped_at_a_megabyte_lists_at_the_targets_cap()
     assert version.outcome is Outcome.BAD_RESPONSE
     assert version.reason.endswith("response larger than 1048576 bytes refused")
     assert listing.outcome is Outcome.SUCCESS
+
+
+async def test_a_call_leaves_no_reference_cycle_behind() -> None:
+    # A cycle per call waits for a full garbage collection, which serve runs every 10 minutes.
+    import gc
+
+    client = client_for(lambda request: httpx.Response(200, json={"fine": True}))
+    try:
+        await client.get("/api/thing")  # the pool's connection and the like, made once
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        for _ in range(20):
+            assert (await client.get("/api/thing")).ok
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        await client.aclose()
+    assert left == []
