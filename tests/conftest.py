@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,15 @@ class InProcessSimulator:
         runner, port = await replay.start(state)
         self.runners.append(runner)
         return f"http://127.0.0.1:{port}", state
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No JFROG_* variable of the machine running the tests: configuration comes from the test alone."""
+    for name in list(os.environ):
+        if name.startswith("JFROG_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
 
 
 @pytest.fixture

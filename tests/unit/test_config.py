@@ -10,15 +10,7 @@ import pytest
 from exporter.config import AuthConfig, ConfigError, load_config
 from tests.support import run_cli
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("JFROG_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
