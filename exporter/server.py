@@ -5,14 +5,13 @@ the Accept header asks for it; gzip when accepted). /-/healthy answers while
 the process runs, /-/ready once every target finished its first round, /
 the landing page (:mod:`exporter.landing`) with its Content-Security-Policy.
 
-Clients are not trusted to behave: a large payload goes out a chunk at a time
-as the client takes it, within a deadline, and a request that cannot be
-parsed costs one short log line at most.
+Clients are not trusted to behave (:mod:`exporter.httpserver`): a large
+payload goes out a chunk at a time as the client takes it, within a deadline,
+and a request that cannot be parsed costs one short log line at most.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -27,8 +26,6 @@ from exporter.snapshot import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Snaps
 
 if TYPE_CHECKING:
     from exporter.config import TargetConfig
-
-log = logging.getLogger("exporter.http")
 
 
 def wants_openmetrics(accept: str) -> bool:
