@@ -5,7 +5,10 @@
 Simulated JPDs (`healthy`; one, or ``--simulators N`` with the targets spread over them) answer for every
 target: the targets differ by name more than by URL. For each size, prints:
 - ready: seconds from start to /-/ready (every collector of every target ran once);
-- RSS and peak RSS (MB) at the end of the measured window, and per target;
+- RSS and peak RSS (MB) at the end of the measured window, and per target; from 20 targets on `serve` answers
+  HTTP from a process of its own (``--web.serving-process auto``): RSS is then the sum of both processes (the
+  pages they share counted twice), PSS what they take together (shared pages counted once), peak the sum
+  of their peaks;
 - collection CPU per hour and JPD requests per hour. Every default interval is divided by
   ``--speedup`` and the window lasts the longest one (600 s ÷ speedup): the window then holds the runs
   of 600 s at the default intervals, scaled ×6 to an hour. Runs skipped because the previous one was
@@ -38,9 +41,11 @@ from benchmarks.common import (
     cpu_seconds,
     free_port,
     process,
-    rss_mb,
+    process_tree,
     sim_requests,
     simulator,
+    tree_pss_mb,
+    tree_rss_mb,
     wait_http,
     wrk,
 )
@@ -66,8 +71,11 @@ def _config(path: Path, urls: list[str], targets: int, speedup: float) -> Path:
 
 
 def _peak_mb(pid: int) -> float:
-    match = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
+    total = 0.0
+    for each in process_tree(pid):
+        match = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{each}/status").read_text())
+        total += int(match.group(1)) / 1024 if match else float("nan")
+    return total
 
 
 def _skipped(url: str) -> int:
@@ -104,7 +112,8 @@ def one_size(sims: list[str], targets: int, speedup: float, seconds: int, tmp: P
         try:
             wait_http(url + "/-/ready", timeout=ready_within)
         except SystemExit:
-            print(f"{targets} targets ({tree}): not ready within {ready_within:g} s, RSS {rss_mb(proc.pid):.1f} MB",
+            print(f"{targets} targets ({tree}): not ready within {ready_within:g} s, "
+                  f"RSS {tree_rss_mb(proc.pid):.1f} MB",
                   file=sys.stderr, flush=True)
             return None
         ready = time.monotonic() - started
@@ -112,7 +121,7 @@ def one_size(sims: list[str], targets: int, speedup: float, seconds: int, tmp: P
         cpu0, req0, t0 = cpu_seconds(proc.pid), sum(map(sim_requests, sims)), time.monotonic()
         time.sleep(window)
         cpu1, req1, t1 = cpu_seconds(proc.pid), sum(map(sim_requests, sims)), time.monotonic()
-        rss, peak = rss_mb(proc.pid), _peak_mb(proc.pid)
+        rss, pss, peak = tree_rss_mb(proc.pid), tree_pss_mb(proc.pid), _peak_mb(proc.pid)
         skipped = _skipped(url)
         body = httpx.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=30)
         payload = tmp / f"payload-{targets}.gz"
@@ -121,7 +130,8 @@ def one_size(sims: list[str], targets: int, speedup: float, seconds: int, tmp: P
     baseline = _baseline(payload, seconds)
     per_hour = 3600 / CYCLE * window / (t1 - t0)  # the window holds the runs of one 600 s cycle
     series = sum(1 for line in body.text.splitlines() if line and not line.startswith("#"))
-    return {"targets": targets, "ready": ready, "rss": rss, "peak": peak, "cpu_h": (cpu1 - cpu0) * per_hour,
+    return {"targets": targets, "ready": ready, "rss": rss, "pss": pss, "peak": peak,
+            "cpu_h": (cpu1 - cpu0) * per_hour,
             "cpu_window": (cpu1 - cpu0) / (t1 - t0), "req_h": (req1 - req0) * per_hour, "skipped": skipped,
             "series": series, "p50": scrape.p50_ms, "p99": scrape.p99_ms, "base_p50": baseline.p50_ms,
             "base_p99": baseline.p99_ms}
@@ -152,11 +162,13 @@ def main() -> None:
     print(f"default collectors ({', '.join(_collectors())}), intervals ÷ {args.speedup:g}, window "
           f"{CYCLE / args.speedup:g} s scaled to an hour; {args.simulators} simulator(s); wrk 16 connections × "
           f"{args.seconds} s, gzip")
-    print(f"{'':6} {'targets':>7} {'series':>8} {'ready s':>8} {'RSS MB':>7} {'peak MB':>8} {'MB/target':>9} "
+    print(f"{'':6} {'targets':>7} {'series':>8} {'ready s':>8} {'RSS MB':>7} {'PSS MB':>7} {'peak MB':>8} "
+          f"{'MB/target':>9} "
           f"{'CPU s/h':>8} {'core %':>6} {'JPD req/h':>10} {'skipped':>7} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'p99 base':>8} {'p99 x':>6}")
     for label, r in rows:
-        print(f"{label:6} {r['targets']:7.0f} {r['series']:8,.0f} {r['ready']:8.1f} {r['rss']:7.1f} {r['peak']:8.1f} "
+        print(f"{label:6} {r['targets']:7.0f} {r['series']:8,.0f} {r['ready']:8.1f} {r['rss']:7.1f} {r['pss']:7.1f} "
+              f"{r['peak']:8.1f} "
               f"{r['rss'] / r['targets']:9.2f} {r['cpu_h']:8.0f} {100 * r['cpu_h'] / 3600:6.1f} "
               f"{r['req_h']:10,.0f} {r['skipped']:7.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['base_p99']:8.2f} "
               f"{r['p99'] / r['base_p99']:6.2f}")

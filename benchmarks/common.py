@@ -75,9 +75,37 @@ def rss_mb(pid: int | None = None) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU time of ``pid`` and of the processes it started (a serving process of its own)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for each in process_tree(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children: `serve` and its serving process, when it has one."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *map(int, children)]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident size of ``pid`` and its children, pages they share counted in each (an upper bound)."""
+    return sum(rss_mb(each) for each in process_tree(pid))
+
+
+def tree_pss_mb(pid: int) -> float:
+    """The proportional set size of ``pid`` and its children: each shared page counted once, split among them
+    (what they cost together, as a memory cgroup sees it; RSS counts shared pages in each)."""
+    total = 0
+    for each in process_tree(pid):
+        match = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{each}/smaps_rollup").read_text(), re.M)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
 
 
 @dataclass

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from exporter import __version__
+from exporter import __version__, servingprocess
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import (
     DEFAULT_LISTEN,
@@ -25,12 +26,12 @@ from exporter.config import (
     load_log_settings,
     parse_listen,
 )
-from exporter.httpserver import HttpServer
+from exporter.httpserver import SHUTDOWN_TIMEOUT, HttpServer
 from exporter.logs import setup_logging
 from exporter.outcomes import SUCCESSFUL_OUTCOMES
 from exporter.reload import Reloader, log_shard
 from exporter.scheduler import CollectionThread, Engine, tune_garbage_collector
-from exporter.server import build_app
+from exporter.server import ServingStats, build_app
 from exporter.snapshot import RunRecord
 
 log = logging.getLogger("exporter")
@@ -86,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "host name's -<ordinal> suffix (a StatefulSet's pod)")
     serve.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
                        help="serve POST /-/reload (behind the web configuration's auth), as SIGHUP does")
+    serve.add_argument("--web.serving-process", dest="serving_process", choices=servingprocess.MODES,
+                       default="auto",
+                       help="own: answer HTTP from a process of its own, so that collecting never delays a "
+                       "scrape; shared: from a thread of the collecting process (less memory); auto (default): "
+                       f"own from {servingprocess.AUTO_TARGETS} targets on")
 
     once = sub.add_parser("once", help="collect once, print the metrics, exit 0 if every collector succeeded",
                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_ENV_HELP,
@@ -202,7 +208,14 @@ def _run_exporter_command(args: argparse.Namespace) -> int:
             return asyncio.run(_once(config, args.collector, json_summary))
         if args.command == "record":
             return asyncio.run(_record(config, args, json_summary))
-        return asyncio.run(_serve(config, args.collector, Reloader(overrides, config), args.enable_lifecycle))
+        serving = None
+        if servingprocess.wanted(args.serving_process, len(config.targets)):
+            # Forked before any thread starts: a fork copies only the thread that calls it.
+            host, port = parse_listen(config.listen)
+            serving = servingprocess.fork_serving_process(host, port, config.web_config_file,
+                                                          args.enable_lifecycle)
+        return asyncio.run(_serve(config, args.collector, Reloader(overrides, config), args.enable_lifecycle,
+                                  serving))
     except ConfigError as exc:
         print(f"jfrog-exporter: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -315,9 +328,12 @@ def _hangup() -> None:
 async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
                          reload: Callable[[], Awaitable[str]] | None = None,
                          shown_targets: list[TargetConfig] | None = None,
-                         ) -> tuple[CollectionThread, HttpServer]:
+                         serving: servingprocess.ServingChild | None = None,
+                         stats: ServingStats | None = None) -> tuple[CollectionThread, HttpServer]:
     """Start collecting (on a thread of its own) and serving; stop both with :func:`stop_exporter`.
-    ``reload`` serves POST /-/reload; ``shown_targets`` is the configuration the landing page shows."""
+    ``reload`` serves POST /-/reload; ``shown_targets`` is the configuration the landing page shows; with
+    ``serving`` (a serving process of its own, listening already), what it passes on is served on its Unix
+    socket and every payload is sent to it."""
     collection = CollectionThread(config.targets, only)
     try:
         engine = await collection.prepare()
@@ -333,8 +349,21 @@ async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
         web_config = load_web_config(config.web_config_file)
         ssl_context = web_config.ssl_context()
         basic_auth = web_config.basic_auth()
-    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [],
-                    targets=shown_targets if shown_targets is not None else list(config.targets), reload=reload)
+    shown = shown_targets if shown_targets is not None else list(config.targets)
+    if serving is not None:  # it applies the web configuration itself
+        app = build_app(engine.store, targets=shown, reload=reload, stats=stats)
+        server = HttpServer(app)
+        await server.start_unix(serving.inner)
+        port = serving.port
+        serving.link = servingprocess.PayloadLink(serving.to_child)
+        engine.store.payload_listeners.append(serving.link.offer)
+        if engine.store.payload is not None:
+            serving.link.offer(engine.store.payload, engine.store.ready())
+        await collection.start()
+        _log_start(engine, f"{'https' if ssl_context else 'http'}://{host}:{port}/ (from a process of its own)")
+        return collection, server
+    app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [], targets=shown, reload=reload,
+                    stats=stats)
     if basic_auth:
         app.on_cleanup.append(basic_auth.close)
     server = HttpServer(app)
@@ -369,17 +398,49 @@ async def stop_exporter(collection: CollectionThread, server: HttpServer) -> Non
     await collection.stop()
 
 
-async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloader, lifecycle: bool) -> int:
+async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloader, lifecycle: bool,
+                 serving: servingprocess.ServingChild | None = None) -> int:
     log_shard(config)
-    collection, server = await start_exporter(config, only, reloader.reload if lifecycle else None,
-                                              reloader.targets)
-    reloader.collection = collection
+    stats = ServingStats()
+    watcher = None
+    if serving is not None:
+        port, why = await servingprocess.serving_process_started(serving)
+        watcher = asyncio.create_task(servingprocess.watch_serving_process(serving, stats))
+        if port is None:
+            await watcher
+            raise ConfigError(f"--listen: {why}")
+        serving.port = port
     try:
-        await _wait_for_signal(reloader.on_signal)
-        log.info("shutting down")
+        collection, server = await start_exporter(config, only, reloader.reload if lifecycle else None,
+                                                  reloader.targets, serving, stats)
+    except BaseException:
+        if serving is not None and watcher is not None:
+            servingprocess.stop_serving_process(serving)
+            await watcher
+        raise
+    reloader.collection = collection
+    code = 0
+    signalled = asyncio.create_task(_wait_for_signal(reloader.on_signal))
+    try:
+        done, _ = await asyncio.wait({signalled} | ({watcher} if watcher else set()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if watcher in done:
+            assert watcher is not None
+            log.error("the serving process ended (%s): stopping", watcher.result()[1])
+            code = 1
+        else:
+            log.info("shutting down")
     finally:
+        signalled.cancel()
         await stop_exporter(collection, server)
-    return 0
+        if serving is not None and watcher is not None and not watcher.done():
+            servingprocess.stop_serving_process(serving)
+            try:
+                await asyncio.wait_for(asyncio.shield(watcher), SHUTDOWN_TIMEOUT + 5)
+            except TimeoutError:
+                os.kill(serving.pid, signal.SIGKILL)
+                await watcher
+    return code
 
 
 async def _replay(args: argparse.Namespace) -> int:

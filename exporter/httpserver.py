@@ -22,7 +22,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -77,10 +77,12 @@ class Request:
 class Response:
     status: int = 200
     #: the body as chunks sent as they are (slices of them, never joined copies, when they are large)
-    chunks: Sequence[bytes] = ()
+    chunks: Iterable[bytes] = ()
     headers: dict[str, str] = field(default_factory=dict)
     #: called when the client did not take the response within the send deadline and was dropped
     on_stall: Callable[[], None] | None = None
+    #: the length of the body when ``chunks`` are made as they are sent (a sequence is measured)
+    length: int | None = None
 
     @classmethod
     def text(cls, text: str, status: int = 200, content_type: str = "text/plain",
@@ -151,6 +153,11 @@ class HttpServer:
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self._server = await asyncio.start_server(self._serve, host, port, ssl=ssl_context, limit=READ_SIZE)
+        self._sweeper = asyncio.create_task(self._close_idle())
+
+    async def start_unix(self, path: str) -> None:
+        """Serve on a Unix socket at ``path`` (for another process of the exporter's own)."""
+        self._server = await asyncio.start_unix_server(self._serve, path, limit=READ_SIZE)
         self._sweeper = asyncio.create_task(self._close_idle())
 
     async def _close_idle(self) -> None:
@@ -310,9 +317,15 @@ class _Connection:
 
     async def _send(self, request: Request, response: Response, keep_alive: bool) -> bool:
         """Send ``response``; False when the connection must not be used any more."""
-        size = sum(len(chunk) for chunk in response.chunks)
+        chunks: Iterable[bytes] = response.chunks
+        if response.length is None:
+            chunks = list(chunks)
+            size = sum(len(chunk) for chunk in chunks)
+        else:
+            size = response.length
         head = _head(response, size, keep_alive)
-        chunks = () if request.method == "HEAD" else response.chunks
+        if request.method == "HEAD":
+            chunks = ()
         if size <= SEND_CHUNK:  # the socket takes it at once: one write, nothing held
             self.writer.write(b"".join([head, *chunks]))
             if not self.writer.transport.get_write_buffer_size():

@@ -55,6 +55,14 @@ def _quality(params: str) -> float:
     return 1.0
 
 
+def metrics_headers(openmetrics: bool, gzipped: bool) -> dict[str, str]:
+    headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    headers["Vary"] = "Accept, Accept-Encoding"
+    return headers
+
+
 class ServingStats:
     """What the serving thread counts; read by the collection thread when it renders the self-metrics."""
 
@@ -69,11 +77,12 @@ class ServingStats:
 
 def build_app(store: SnapshotStore, middlewares: Sequence[Middleware] = (),
               send_deadline: float = SEND_DEADLINE, targets: Sequence[TargetConfig] = (),
-              reload: Callable[[], Awaitable[str]] | None = None) -> App:
+              reload: Callable[[], Awaitable[str]] | None = None, stats: ServingStats | None = None) -> App:
     """The HTTP endpoints over ``store``; ``targets`` is the configuration the landing page shows, secrets left
-    out (a list a reload updates in place); POST /-/reload only with ``reload`` (serve --web.enable-lifecycle)."""
+    out (a list a reload updates in place); POST /-/reload only with ``reload`` (serve --web.enable-lifecycle);
+    ``stats`` counts what the scrapes served here do (a serving process of its own adds its counts to them)."""
     app = App(middlewares, send_deadline)
-    stats = ServingStats()
+    stats = stats or ServingStats()
     store.add_source(stats.families)
 
     def stalled() -> None:
@@ -85,10 +94,7 @@ def build_app(store: SnapshotStore, middlewares: Sequence[Middleware] = (),
             return Response.text("no data rendered yet\n", 503)
         openmetrics = wants_openmetrics(request.header("Accept"))
         gzipped = wants_gzip(request.header("Accept-Encoding"))
-        headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
-        headers["Vary"] = "Accept, Accept-Encoding"
+        headers = metrics_headers(openmetrics, gzipped)
         # Uncompressed, the rendered chunks themselves: no joined copy of the exposition is kept or made.
         chunks = [payload.gzipped(openmetrics)] if gzipped else payload.chunks(openmetrics)
         return Response(200, chunks, headers, on_stall=stalled)

@@ -204,6 +204,8 @@ class SnapshotStore:
         #: the generation at which the last collector that had never run recorded its first run
         self._first_runs_generation = 0
         self._payload: Payload | None = None
+        #: told of each payload served from now on and whether the exporter is ready with it (on the writer's thread)
+        self.payload_listeners: list[Callable[[Payload, bool], None]] = []
         # The landing page's gauges: per part from runs, per target from the sources (writer only) ...
         self._part_readings: dict[str, dict[str, dict[str, tuple[Reading, ...]]]] = {}  # target, collector, part
         self._source_readings: dict[str, tuple[Reading, ...]] = {}
@@ -430,7 +432,12 @@ class SnapshotStore:
         with self._publish:
             if self._payload is None or payload.generation >= self._payload.generation:
                 self._payload = payload
-            return self._payload
+            current = self._payload
+        if current is payload and self.payload_listeners:
+            ready = self.ready()
+            for listener in self.payload_listeners:
+                listener(payload, ready)
+        return current
 
     @property
     def payload(self) -> Payload | None:

@@ -37,7 +37,8 @@ def _certificate(tmp: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_tls_and_basic_auth(tmp_path: Path) -> None:
+@pytest.mark.parametrize("serving", ["shared", "own"])
+def test_tls_and_basic_auth(tmp_path: Path, serving: str) -> None:
     cert, key = _certificate(tmp_path)
     hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2y$")
     web_config = tmp_path / "web.yml"
@@ -46,7 +47,8 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
     )
     context = ssl.create_default_context(cafile=str(cert))
     with simulator(tmp_path, "healthy") as sim, \
-            exporter(tmp_path, "--url", sim.url, "--web.config.file", str(web_config), ready=False) as exp:
+            exporter(tmp_path, "--url", sim.url, "--web.config.file", str(web_config), "--web.serving-process",
+                     serving, ready=False) as exp:
         url = exp.url.replace("http://", "https://")
         deadline_ok = False
         for _ in range(100):
@@ -61,6 +63,10 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
         assert httpx.get(url + "/metrics", verify=context, auth=("prometheus", "wrong")).status_code == 401
         good = httpx.get(url + "/metrics", verify=context, auth=("prometheus", "scrape-pass"))
         assert good.status_code == 200 and "jfrog_exporter_build_info" in good.text
+        # The landing page comes from the collecting process (passed on by a serving process of its own).
+        assert httpx.get(url + "/", verify=context).status_code == 401
+        page = httpx.get(url + "/", verify=context, auth=("prometheus", "scrape-pass"))
+        assert page.status_code == 200 and "<html" in page.text.lower()
         with pytest.raises(httpx.HTTPError):
             httpx.get(exp.url + "/metrics", timeout=2)  # plain HTTP is not served
     assert "scrape-pass" not in exp.output()
