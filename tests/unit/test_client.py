@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
+from exporter import client as client_module
 from exporter.budget import Reason
 from exporter.client import JfrogClient
 from exporter.outcomes import Outcome
@@ -330,3 +332,20 @@ async def test_a_call_leaves_no_reference_cycle_behind() -> None:
         gc.enable()
         await client.aclose()
     assert left == []
+
+
+async def test_a_plain_http_target_loads_no_ca_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system CA store takes 1.7 MB once loaded; a client on http:// (no redirects followed) never needs it."""
+    loaded: list[tuple[object, ...]] = []
+    real = client_module.tls_context
+    monkeypatch.setattr(client_module, "tls_context", lambda *args: loaded.append(args) or real(*args))
+    client = JfrogClient(make_target("http://127.0.0.1:9"))
+    try:
+        assert loaded == []
+        client.sibling("https://127.0.0.1:9")  # a service published over TLS gets the configured context
+        assert loaded == [(None, False)]
+    finally:
+        await client.aclose()
+    plain = client_module.client_tls_context("HTTP://127.0.0.1:9", None, False)
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert plain.verify_mode is ssl.CERT_REQUIRED, "were TLS ever spoken, every certificate would be refused"
