@@ -8,7 +8,9 @@ Runs the simulator's `large` scenario and exporters watching it:
   then with 500 ms per request (collection cycles are then in flight during
   the whole measurement);
 - one collecting every 5 s at 0 ms, a stress case where collection takes most
-  of a core beside the scrapers.
+  of a core beside the scrapers: answered by a thread of the collecting process
+  (``--web.serving-process shared``, what ``auto`` does for one target), then by a
+  process of its own (``own``).
 Prints p50/p99 latency and requests/s of each, and the ratios to the baseline.
 """
 
@@ -56,10 +58,10 @@ def _collectors() -> list[str]:
 
 
 @contextlib.contextmanager
-def _exporter(config: Path) -> object:
+def _exporter(config: Path, serving: str = "auto") -> object:
     port = free_port()
-    with process(["serve", "--config", str(config), "--listen", f"127.0.0.1:{port}", "--log-level", "error"],
-                 env={"BENCH_TOKEN": TOKEN}) as proc:
+    with process(["serve", "--config", str(config), "--listen", f"127.0.0.1:{port}", "--log-level", "error",
+                  "--web.serving-process", serving], env={"BENCH_TOKEN": TOKEN}) as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/-/ready", timeout=600)
         yield url, proc
@@ -99,15 +101,17 @@ def main() -> None:
             rows.append(("default intervals, JPD 500 ms",
                          wrk(default + "/metrics", args.seconds, args.connections)))
             set_latency(sim, 0)
-        with _exporter(_config(tmp / "busy.yaml", sim, "5s")) as (busy, _):
-            rows.append(("every 5 s, JPD 0 ms (stress)", wrk(busy + "/metrics", args.seconds, args.connections)))
+        for serving in ("shared", "own"):
+            with _exporter(_config(tmp / "busy.yaml", sim, "5s"), serving) as (busy, _):
+                rows.append((f"every 5 s, JPD 0 ms (stress), {serving}",
+                             wrk(busy + "/metrics", args.seconds, args.connections)))
     print(f"payload: {series:,} series, {len(body.content) / 1e6:.1f} MB text, {len(raw) / 1e6:.2f} MB gzip; "
           f"{args.connections} connections for {args.seconds}s each (wrk, Accept-Encoding: gzip)")
-    print(f"{'server':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>6} {'p99 x':>6} {'req/s x':>7}")
-    print(f"{'baseline (same bytes from memory)':36} {baseline.requests_per_second:9.0f} "
+    print(f"{'server':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>6} {'p99 x':>6} {'req/s x':>7}")
+    print(f"{'baseline (same bytes from memory)':40} {baseline.requests_per_second:9.0f} "
           f"{baseline.p50_ms:8.2f} {baseline.p99_ms:8.2f}")
     for name, r in rows:
-        print(f"{name:36} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+        print(f"{name:40} {r.requests_per_second:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
               f"{r.p50_ms / baseline.p50_ms:6.2f} {r.p99_ms / baseline.p99_ms:6.2f} "
               f"{baseline.requests_per_second / r.requests_per_second:7.2f}")
     print(f"requests sent to the JPD per scrape: {per_scrape:.4f}")

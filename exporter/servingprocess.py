@@ -16,7 +16,8 @@ its HTTP server and the last payload, compressed in both formats.
   process sends back what it counts: scrapes dropped for stalling.
 - When one of them ends, so does the other: the collecting process with exit
   code 1 when the serving process died, the serving process when the
-  collecting one closed its end (stopped or killed).
+  collecting one closed its end (stopped or killed). Signals are the
+  collecting process's to act on: the serving process ignores them.
 """
 
 from __future__ import annotations
@@ -221,14 +222,12 @@ def _reap(pid: int) -> tuple[int, str]:
 
 
 def stop_serving_process(child: ServingChild) -> None:
-    """Tell the serving process to stop (it lets scrapes in progress finish); :func:`watch_serving_process`
-    returns once it did."""
+    """Close the payload stream: the serving process stops (letting scrapes in progress finish), and
+    :func:`watch_serving_process` returns once it did."""
     if child.link is not None:
         child.link.stop()
     else:
         child.to_child.close()
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(child.pid, signal.SIGTERM)
     with contextlib.suppress(OSError):
         Path(child.inner).unlink()
         Path(child.inner).parent.rmdir()
@@ -339,9 +338,11 @@ async def _serve(channel_in: socket.socket, channel_out: socket.socket, inner: s
                  web_config_file: Path | None, lifecycle: bool) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the collecting process reloads
+    # The collecting process decides: a signal sent to both (Ctrl-C, a service manager stopping the group)
+    # must not end this one first, which the collecting process would take for a crash. It stops when the
+    # collecting process closes the payload stream, or is gone.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, lambda: None)
     # Both ends kept: a stream writer that is collected closes its transport.
     reader, _in = await asyncio.open_unix_connection(sock=channel_in)
     _out, out = await asyncio.open_unix_connection(sock=channel_out)

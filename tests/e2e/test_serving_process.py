@@ -16,7 +16,7 @@ import pytest
 from exporter import servingprocess
 from exporter.exposition import RenderedFamily
 from exporter.snapshot import render_groups
-from tests.support import exporter, free_port, parse_exposition, simulator, value
+from tests.support import Process, exporter, free_port, parse_exposition, simulator, value
 
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
 
@@ -39,40 +39,54 @@ def gone(pid: int, within: float = 10.0) -> bool:
 
 
 def test_the_serving_process_answers_what_the_collecting_one_renders(tmp_path: Path) -> None:
-    with simulator(tmp_path) as sim, exporter(tmp_path, "--url", sim.url, "--web.serving-process", "own",
-                                              "--web.enable-lifecycle") as exp:
-        [child] = children(exp.proc.pid)
-        plain = httpx.get(exp.url + "/metrics", headers={"Accept-Encoding": "identity"})
-        assert plain.headers.get("content-encoding") is None
-        samples = parse_exposition(plain.text)
-        assert value(samples, "jfrog_up", target="127.0.0.1:" + sim.url.rsplit(":", 1)[1]) == 1
-        with httpx.Client() as client:  # the same payload, compressed
-            zipped = client.get(exp.url + "/metrics", headers={"Accept-Encoding": "gzip"})
-        assert zipped.headers["content-encoding"] == "gzip" and zipped.text.count("\n") > 1000
-        openmetrics = httpx.get(exp.url + "/metrics", headers={**OPENMETRICS, "Accept-Encoding": "identity"})
-        assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
-        assert openmetrics.text.endswith("# EOF\n")
-        head = httpx.head(exp.url + "/metrics", headers={"Accept-Encoding": "identity"})
-        assert head.headers["content-length"] == plain.headers["content-length"]
-        # What only the collecting process knows is passed on; the rest is answered here.
-        page = httpx.get(exp.url + "/")
-        assert page.status_code == 200 and "content-security-policy" in page.headers
-        assert httpx.post(exp.url + "/-/reload").text.startswith("reloaded")
-        assert httpx.get(exp.url + "/nowhere").status_code == 404
-        assert httpx.get(exp.url + "/-/healthy").text == "OK\n"
-        # Later renderings reach it too: a run's counter moves.
-        runs = value(samples, "jfrog_exporter_collector_runs_total", collector="health", outcome="success")
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            later = parse_exposition(httpx.get(exp.url + "/metrics").text)
-            if value(later, "jfrog_exporter_collector_runs_total", collector="health", outcome="success") != runs:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("no later payload reached the serving process")
-        assert exp.stop() == 0
-        assert gone(child)
+    config = tmp_path / "one.yaml"
+    with simulator(tmp_path) as sim:
+        config.write_text(f"targets:\n  - name: sim\n    url: {sim.url}\n    auth: {{token_env: JFROG_ACCESS_TOKEN}}\n"
+                          "    collectors: {health: {interval: 1s}}\n")
+        with exporter(tmp_path, "--config", str(config), "--web.serving-process", "own",
+                      "--web.enable-lifecycle") as exp:
+            check_serving(exp)
     assert "from a process of its own" in exp.output()
+    assert "serving process ended" not in exp.output()
+
+
+def check_serving(exp: Process) -> None:
+    """What a serving process of its own answers, and how it stops."""
+    [child] = children(exp.proc.pid)
+    plain = httpx.get(exp.url + "/metrics", headers={"Accept-Encoding": "identity"})
+    assert plain.headers.get("content-encoding") is None
+    samples = parse_exposition(plain.text)
+    assert value(samples, "jfrog_up", target="sim") == 1
+    with httpx.Client() as client:  # the same payload, compressed
+        zipped = client.get(exp.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.text.count("\n") > 1000
+    openmetrics = httpx.get(exp.url + "/metrics", headers={**OPENMETRICS, "Accept-Encoding": "identity"})
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.endswith("# EOF\n")
+    head = httpx.head(exp.url + "/metrics", headers={"Accept-Encoding": "identity"})
+    assert head.headers["content-length"] == plain.headers["content-length"]
+    # What only the collecting process knows is passed on; the rest is answered here.
+    page = httpx.get(exp.url + "/")
+    assert page.status_code == 200 and "content-security-policy" in page.headers
+    assert httpx.post(exp.url + "/-/reload").text.startswith("reloaded")
+    assert httpx.get(exp.url + "/nowhere").status_code == 404
+    assert httpx.get(exp.url + "/-/healthy").text == "OK\n"
+    # Later renderings reach it too: a run's counter moves.
+    runs = value(samples, "jfrog_exporter_collector_runs_total", collector="health", outcome="success")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        later = parse_exposition(httpx.get(exp.url + "/metrics").text)
+        if value(later, "jfrog_exporter_collector_runs_total", collector="health", outcome="success") != runs:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("no later payload reached the serving process")
+    # A signal to both (Ctrl-C, a service manager stopping the group) is the collecting process's to act on.
+    os.kill(child, signal.SIGTERM)
+    time.sleep(0.5)
+    assert httpx.get(exp.url + "/-/healthy").status_code == 200
+    assert exp.stop() == 0
+    assert gone(child)
 
 
 def test_when_the_serving_process_dies_the_exporter_stops_with_code_1(tmp_path: Path) -> None:
