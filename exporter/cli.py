@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -210,10 +209,10 @@ def _run_exporter_command(args: argparse.Namespace) -> int:
             return asyncio.run(_record(config, args, json_summary))
         serving = None
         if servingprocess.wanted(args.serving_process, len(config.targets)):
-            # Forked before any thread starts: a fork copies only the thread that calls it.
             host, port = parse_listen(config.listen)
-            serving = servingprocess.fork_serving_process(host, port, config.web_config_file,
-                                                          args.enable_lifecycle)
+            serving = servingprocess.start_serving_process(
+                host, port, config.web_config_file, args.enable_lifecycle, logging_settings.log_level,
+                logging_settings.log_format)
         return asyncio.run(_serve(config, args.collector, Reloader(overrides, config), args.enable_lifecycle,
                                   serving))
     except ConfigError as exc:
@@ -438,7 +437,7 @@ async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloa
             try:
                 await asyncio.wait_for(asyncio.shield(watcher), SHUTDOWN_TIMEOUT + 5)
             except TimeoutError:
-                os.kill(serving.pid, signal.SIGKILL)
+                serving.proc.kill()
                 await watcher
     return code
 

@@ -77,7 +77,7 @@ class Request:
 class Response:
     status: int = 200
     #: the body as chunks sent as they are (slices of them, never joined copies, when they are large)
-    chunks: Iterable[bytes] = ()
+    chunks: Iterable[bytes | memoryview] = ()
     headers: dict[str, str] = field(default_factory=dict)
     #: called when the client did not take the response within the send deadline and was dropped
     on_stall: Callable[[], None] | None = None
@@ -317,7 +317,7 @@ class _Connection:
 
     async def _send(self, request: Request, response: Response, keep_alive: bool) -> bool:
         """Send ``response``; False when the connection must not be used any more."""
-        chunks: Iterable[bytes] = response.chunks
+        chunks: Iterable[bytes | memoryview] = response.chunks
         if response.length is None:
             chunks = list(chunks)
             size = sum(len(chunk) for chunk in chunks)

@@ -17,50 +17,16 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import Metric
 
+from exporter.endpoints import add_health_routes, negotiate, no_payload
 from exporter.families import Emitter
 from exporter.httpserver import SEND_DEADLINE, App, Middleware, Request, Response
 from exporter.landing import HEADERS as LANDING_HEADERS
 from exporter.landing import landing_page
 from exporter.selfmetrics import SCRAPES_ABORTED
-from exporter.snapshot import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, SnapshotStore
+from exporter.snapshot import SnapshotStore
 
 if TYPE_CHECKING:
     from exporter.config import TargetConfig
-
-
-def wants_openmetrics(accept: str) -> bool:
-    return "application/openmetrics-text" in accept
-
-
-def wants_gzip(accept_encoding: str) -> bool:
-    """Whether the client accepts gzip (RFC 9110: a q of 0 refuses it; "*" covers it unless gzip is named)."""
-    weights: dict[str, float] = {}
-    for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        weights[coding.strip().lower()] = _quality(params)
-    if "gzip" in weights:
-        return weights["gzip"] > 0
-    return weights.get("*", 0) > 0
-
-
-def _quality(params: str) -> float:
-    for param in params.split(";"):
-        name, _, value = param.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                q = float(value)
-            except ValueError:
-                return 0.0
-            return q if 0 <= q <= 1 else 0.0
-    return 1.0
-
-
-def metrics_headers(openmetrics: bool, gzipped: bool) -> dict[str, str]:
-    headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE}
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    headers["Vary"] = "Accept, Accept-Encoding"
-    return headers
 
 
 class ServingStats:
@@ -91,21 +57,11 @@ def build_app(store: SnapshotStore, middlewares: Sequence[Middleware] = (),
     async def metrics(request: Request) -> Response:
         payload = store.payload
         if payload is None:
-            return Response.text("no data rendered yet\n", 503)
-        openmetrics = wants_openmetrics(request.header("Accept"))
-        gzipped = wants_gzip(request.header("Accept-Encoding"))
-        headers = metrics_headers(openmetrics, gzipped)
+            return no_payload()
+        openmetrics, gzipped, headers = negotiate(request)
         # Uncompressed, the rendered chunks themselves: no joined copy of the exposition is kept or made.
         chunks = [payload.gzipped(openmetrics)] if gzipped else payload.chunks(openmetrics)
         return Response(200, chunks, headers, on_stall=stalled)
-
-    async def healthy(_: Request) -> Response:
-        return Response.text("OK\n")
-
-    async def ready(_: Request) -> Response:
-        if store.ready():
-            return Response.text("OK\n")
-        return Response.text("first collection round not finished\n", 503)
 
     async def landing(_: Request) -> Response:
         return Response.text(landing_page(store, targets), content_type="text/html", headers=LANDING_HEADERS)
@@ -119,8 +75,7 @@ def build_app(store: SnapshotStore, middlewares: Sequence[Middleware] = (),
         return Response.text(f"reloaded: {summary}\n")
 
     app.add("GET", "/metrics", metrics)
-    app.add("GET", "/-/healthy", healthy)
-    app.add("GET", "/-/ready", ready)
+    add_health_routes(app, store.ready)
     app.add("GET", "/", landing)
     if reload is not None:
         app.add("POST", "/-/reload", reload_config)

@@ -38,9 +38,6 @@ from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult, combine,
 from exporter.selfmetrics import build_families, run_families
 from exporter.status import Reading, readings_of
 
-TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
 Key = tuple[str, str]
 
 #: runs of each target and collector kept for the landing page, newest first

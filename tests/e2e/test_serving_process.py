@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter import servingprocess
+from exporter import servingchild, servingprocess
 from exporter.exposition import RenderedFamily
 from exporter.snapshot import render_groups
 from tests.support import Process, exporter, free_port, parse_exposition, simulator, value
@@ -118,7 +118,7 @@ def test_an_address_in_use_is_a_configuration_error(tmp_path: Path) -> None:
 
 async def test_a_stalled_scrape_is_counted_by_the_collecting_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """The serving process's side in this process: a payload frame in, a stall frame out."""
-    monkeypatch.setattr(servingprocess, "SEND_DEADLINE", 0.5)
+    monkeypatch.setattr(servingchild, "SEND_DEADLINE", 0.5)
     lines = 200_000  # 4 MB: more than the sockets hold
     family = RenderedFamily("jfrog_test_padding", "gauge", "Padding.", b"jfrog_test_padding 1\n" * lines, lines)
     payload = render_groups(1, [[family]])
@@ -127,10 +127,9 @@ async def test_a_stalled_scrape_is_counted_by_the_collecting_process(monkeypatch
     port = free_port()
     link = servingprocess.PayloadLink(to_child)
     link.offer(payload, True)
-    serving = asyncio.create_task(servingprocess._serve(child_in, child_out, "/nonexistent", "127.0.0.1", port,
-                                                        None, False))
+    serving = asyncio.create_task(servingchild.serve(child_in, child_out, "/nonexistent", "127.0.0.1", port))
     reader, _writer = await asyncio.open_unix_connection(sock=from_child)
-    assert await servingprocess._read_frame(reader) == (servingprocess._STARTED, str(port).encode())
+    assert await servingchild.read_frame(reader) == (servingchild.STARTED, str(port).encode())
     async with httpx.AsyncClient() as client:
         for _ in range(50):
             if (await client.get(f"http://127.0.0.1:{port}/-/ready")).status_code == 200:
@@ -144,8 +143,8 @@ async def test_a_stalled_scrape_is_counted_by_the_collecting_process(monkeypatch
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
-        frame = await asyncio.wait_for(servingprocess._read_frame(reader), 10)
-        assert frame == (servingprocess._STALLED, b"")
+        frame = await asyncio.wait_for(servingchild.read_frame(reader), 10)
+        assert frame == (servingchild.STALLED, b"")
     finally:
         stalled.close()
         link.stop()  # the serving process sees the end of the payload stream and stops

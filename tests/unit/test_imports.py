@@ -34,3 +34,11 @@ def test_serving_with_tls_and_basic_auth_does_not_import_aiohttp() -> None:
     program = "import sys, exporter.cli, exporter.webconfig; print('aiohttp' in sys.modules, 'h11' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False True", result.stdout + result.stderr
+
+
+def test_the_serving_process_loads_only_the_http_server() -> None:
+    """A serving process of its own holds its server and a payload: none of the collecting process's libraries."""
+    program = ("import sys, exporter.servingchild; print(sorted({m.split('.')[0] for m in sys.modules} & "
+               "{'pydantic', 'httpx', 'prometheus_client', 'apscheduler', 'yaml', 'bcrypt', 'aiohttp', 'anyio'}))")
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from exporter.endpoints import wants_gzip
 from exporter.families import Declarations, Emitter, Registry
 from exporter.outcomes import Outcome, PartResult
-from exporter.server import landing_page, wants_gzip
+from exporter.server import landing_page
 from exporter.snapshot import SnapshotStore
 
 GAUGE = Declarations("test", Registry()).gauge("jfrog_test_value", "V.")
