@@ -123,6 +123,8 @@ class PayloadLink:
                     self._sock.sendall(part)
             except OSError:
                 return  # the serving process is gone: the collecting process notices it and stops
+            finally:
+                payload.release_gzip()  # the serving process holds them now
 
     def stop(self) -> None:
         with self._wake:

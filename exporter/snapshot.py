@@ -139,7 +139,8 @@ class Payload:
 
     generation: int
     groups: list[list[RenderedFamily]]
-    text_gzip: bytes
+    #: None once released (see :meth:`release_gzip`): made again if asked for
+    text_gzip: bytes | None
     rendered_at: float
     render_seconds: float
     series: int
@@ -160,10 +161,16 @@ class Payload:
 
     def gzipped(self, openmetrics: bool) -> bytes:
         if not openmetrics:
+            if self.text_gzip is None:
+                self.text_gzip = gzip_chunks(assemble_chunks(self.groups))
             return self.text_gzip
         if self._openmetrics_gzip is None:
             self._openmetrics_gzip = gzip_chunks(assemble_chunks(self.groups, openmetrics=True))
         return self._openmetrics_gzip
+
+    def release_gzip(self) -> None:
+        """Let go of the compressed copies once a serving process of its own holds them (megabytes each)."""
+        self.text_gzip = self._openmetrics_gzip = None
 
 
 @dataclass(frozen=True, slots=True)
