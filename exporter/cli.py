@@ -340,27 +340,26 @@ async def start_exporter(config: ExporterConfig, only: list[str] | None = None,
         await collection.stop()
         raise
     host, port = parse_listen(config.listen)
-    ssl_context = None
-    basic_auth = None
+    web_config = None
     if config.web_config_file:
         from exporter.webconfig import load_web_config
 
         web_config = load_web_config(config.web_config_file)
-        ssl_context = web_config.ssl_context()
-        basic_auth = web_config.basic_auth()
     shown = shown_targets if shown_targets is not None else list(config.targets)
     if serving is not None:  # it applies the web configuration itself
         app = build_app(engine.store, targets=shown, reload=reload, stats=stats)
         server = HttpServer(app)
         await server.start_unix(serving.inner)
-        port = serving.port
         serving.link = servingprocess.PayloadLink(serving.to_child)
         engine.store.payload_listeners.append(serving.link.offer)
         if engine.store.payload is not None:
             serving.link.offer(engine.store.payload, engine.store.ready())
         await collection.start()
-        _log_start(engine, f"{'https' if ssl_context else 'http'}://{host}:{port}/ (from a process of its own)")
+        scheme = "https" if web_config is not None and web_config.tls_server_config else "http"
+        _log_start(engine, f"{scheme}://{host}:{serving.port}/ (from a process of its own)")
         return collection, server
+    ssl_context = web_config.ssl_context() if web_config is not None else None
+    basic_auth = web_config.basic_auth() if web_config is not None else None
     app = build_app(engine.store, [basic_auth.middleware] if basic_auth else [], targets=shown, reload=reload,
                     stats=stats)
     if basic_auth:
@@ -406,8 +405,9 @@ async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloa
         port, why = await servingprocess.serving_process_started(serving)
         watcher = asyncio.create_task(servingprocess.watch_serving_process(serving, stats))
         if port is None:
+            servingprocess.stop_serving_process(serving)
             await watcher
-            raise ConfigError(f"--listen: {why}")
+            raise ConfigError(why)
         serving.port = port
     try:
         collection, server = await start_exporter(config, only, reloader.reload if lifecycle else None,

@@ -186,8 +186,13 @@ async def serve(channel_in: socket.socket, channel_out: socket.socket, inner: st
     if web_config_file is not None:
         from exporter.webconfig import load_web_config  # pydantic and bcrypt: only when configured
 
-        web_config = load_web_config(web_config_file)
-        ssl_context = web_config.ssl_context()
+        try:
+            web_config = load_web_config(web_config_file)
+            ssl_context = web_config.ssl_context()
+        except Exception as exc:  # a ConfigError, whose message names the file and the field
+            out.write(frame(FAILED, str(exc).encode()))
+            await out.drain()
+            return 2
         basic_auth = web_config.basic_auth()
         if basic_auth is not None:
             middlewares.append(basic_auth.middleware)
@@ -198,7 +203,7 @@ async def serve(channel_in: socket.socket, channel_out: socket.socket, inner: st
     try:
         await server.start(host, port, ssl_context)
     except OSError as exc:
-        out.write(frame(FAILED, f"cannot listen on {host}:{port}: {exc.strerror or exc}".encode()))
+        out.write(frame(FAILED, f"--listen: cannot listen on {host}:{port}: {exc.strerror or exc}".encode()))
         await out.drain()
         return 2
     out.write(frame(STARTED, str(server.port).encode()))

@@ -157,7 +157,7 @@ async def watch_serving_process(child: ServingChild, stats: ServingStats) -> tup
 
 async def serving_process_started(child: ServingChild) -> tuple[int | None, str]:
     """The port the serving process listens on, or None and why it could not."""
-    # Read on a blocking duplicate: the reader of the whole stream is made later, by watch_serving_process.
+    # A blocking read on a worker thread: watch_serving_process's stream reader takes the socket over afterwards.
     frame = await asyncio.to_thread(_read_first_frame, child.from_child)
     if frame is None:
         return None, "the serving process ended before it listened"

@@ -89,6 +89,19 @@ def test_bad_web_config_exits_2(tmp_path: Path, content: str, message: str) -> N
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("serving", ["shared", "own"])
+def test_a_certificate_that_is_no_certificate_exits_2(tmp_path: Path, serving: str) -> None:
+    (tmp_path / "tls.crt").write_text("not a certificate\n")
+    (tmp_path / "tls.key").write_text("not a key\n")
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(f"tls_server_config:\n  cert_file: {tmp_path / 'tls.crt'}\n"
+                          f"  key_file: {tmp_path / 'tls.key'}\n")
+    result = run_cli("serve", "--url", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+                     "--web.config.file", str(web_config), "--web.serving-process", serving)
+    assert result.returncode == 2
+    assert "configuration error: --web.config.file: tls_server_config:" in result.stderr, result.stderr
+
+
 def test_plain_http_without_web_config(tmp_path: Path) -> None:
     with simulator(tmp_path, "healthy") as sim, exporter(tmp_path, "--url", sim.url) as exp:
         assert wait_http(exp.url + "/metrics").status_code == 200
