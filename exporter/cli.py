@@ -409,6 +409,7 @@ async def _serve(config: ExporterConfig, only: list[str] | None, reloader: Reloa
             await watcher
             raise ConfigError(why)
         serving.port = port
+        stats.serving_pid = serving.proc.pid
     try:
         collection, server = await start_exporter(config, only, reloader.reload if lifecycle else None,
                                                   reloader.targets, serving, stats)

@@ -77,6 +77,11 @@ REQUEST_SLOWDOWNS = F.counter("jfrog_exporter_request_slowdowns",
 SCRAPES_ABORTED = F.counter("jfrog_exporter_scrapes_aborted",
                             "Responses to /metrics abandoned, and their connection closed, because the client had not "
                             "read them within the send deadline.", per_target=False)
+SERVING_PROCESS_MEMORY = F.gauge("jfrog_exporter_serving_process_resident_memory_bytes",
+                                 "Resident memory of the process that answers HTTP when it is one of its own "
+                                 "(serve --web.serving-process); absent when a thread of the collecting process "
+                                 "answers. With process_resident_memory_bytes, what the exporter holds (pages both "
+                                 "map, such as the interpreter's library, counted in each).", per_target=False)
 
 
 def build_families() -> list[Metric]:

@@ -12,7 +12,9 @@ and a request that cannot be parsed costs one short log line at most.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import Metric
@@ -22,7 +24,7 @@ from exporter.families import Emitter
 from exporter.httpserver import SEND_DEADLINE, App, Middleware, Request, Response
 from exporter.landing import HEADERS as LANDING_HEADERS
 from exporter.landing import landing_page
-from exporter.selfmetrics import SCRAPES_ABORTED
+from exporter.selfmetrics import SCRAPES_ABORTED, SERVING_PROCESS_MEMORY
 from exporter.snapshot import SnapshotStore
 
 if TYPE_CHECKING:
@@ -30,15 +32,29 @@ if TYPE_CHECKING:
 
 
 class ServingStats:
-    """What the serving thread counts; read by the collection thread when it renders the self-metrics."""
+    """What the serving thread (or process) counts; read by the collection thread when it renders the
+    self-metrics."""
 
     def __init__(self) -> None:
         self.scrapes_aborted = 0
+        #: the serving process, when HTTP is answered by one of its own
+        self.serving_pid: int | None = None
 
     def families(self) -> Iterable[Metric]:
         out = Emitter(None)
         out.counter(SCRAPES_ABORTED, self.scrapes_aborted)
+        if self.serving_pid is not None:
+            out.gauge(SERVING_PROCESS_MEMORY, resident_bytes(self.serving_pid))
         return out.families()
+
+
+def resident_bytes(pid: int) -> float | None:
+    """The resident size of process ``pid`` (Linux); None when it cannot be read (the process is gone)."""
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 def build_app(store: SnapshotStore, middlewares: Sequence[Middleware] = (),

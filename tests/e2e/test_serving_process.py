@@ -57,6 +57,8 @@ def check_serving(exp: Process) -> None:
     assert plain.headers.get("content-encoding") is None
     samples = parse_exposition(plain.text)
     assert value(samples, "jfrog_up", target="sim") == 1
+    memory = value(samples, "jfrog_exporter_serving_process_resident_memory_bytes")
+    assert memory is not None and 5e6 < memory < 200e6
     with httpx.Client() as client:  # the same payload, compressed
         zipped = client.get(exp.url + "/metrics", headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip" and zipped.text.count("\n") > 1000

@@ -104,7 +104,10 @@ def test_a_certificate_that_is_no_certificate_exits_2(tmp_path: Path, serving: s
 
 def test_plain_http_without_web_config(tmp_path: Path) -> None:
     with simulator(tmp_path, "healthy") as sim, exporter(tmp_path, "--url", sim.url) as exp:
-        assert wait_http(exp.url + "/metrics").status_code == 200
+        scrape = wait_http(exp.url + "/metrics")
+        assert scrape.status_code == 200
+        # One target: answered by a thread of the collecting process (--web.serving-process auto).
+        assert "jfrog_exporter_serving_process_resident_memory_bytes" not in scrape.text
 
 
 def _header(user: str, password: str) -> str:
