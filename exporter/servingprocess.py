@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import socket
 import subprocess
@@ -37,8 +36,6 @@ from pathlib import Path
 from exporter.server import ServingStats
 from exporter.servingchild import FRAME, PAYLOAD, PAYLOAD_HEAD, STALLED, STARTED, read_frame
 from exporter.snapshot import Payload
-
-log = logging.getLogger("exporter.serving")
 
 #: ``auto`` gives the serving process its own from this many targets on: below, collecting leaves scrapes room
 AUTO_TARGETS = 20
@@ -64,6 +61,9 @@ class ServingChild:
     #: the port it listens on, once it said so
     port: int = 0
     link: PayloadLink | None = None
+    #: the stream of what it reports, opened by serving_process_started (its writer kept: a collected stream
+    #: writer closes the socket)
+    replies: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
 
 def start_serving_process(host: str, port: int, web_config_file: Path | None, lifecycle: bool,
@@ -142,23 +142,10 @@ def _payload_frame(payload: Payload, ready: bool) -> tuple[bytes, bytes, bytes]:
             openmetrics_gzip)
 
 
-async def watch_serving_process(child: ServingChild, stats: ServingStats) -> tuple[int, str]:
-    """Until the serving process ends: counts what it reports; returns how it ended (its pid's status)."""
-    reader, writer = await asyncio.open_unix_connection(sock=child.from_child)
-    try:
-        while (frame := await read_frame(reader)) is not None:
-            if frame[0] == STALLED:
-                stats.scrapes_aborted += 1
-    finally:
-        writer.close()
-    code = await asyncio.to_thread(child.proc.wait)
-    return (128 - code, f"killed by {signal.Signals(-code).name}") if code < 0 else (code, f"exit code {code}")
-
-
 async def serving_process_started(child: ServingChild) -> tuple[int | None, str]:
     """The port the serving process listens on, or None and why it could not."""
-    # A blocking read on a worker thread: watch_serving_process's stream reader takes the socket over afterwards.
-    frame = await asyncio.to_thread(_read_first_frame, child.from_child)
+    child.replies = await asyncio.open_unix_connection(sock=child.from_child)
+    frame = await read_frame(child.replies[0])
     if frame is None:
         return None, "the serving process ended before it listened"
     kind, body = frame
@@ -167,22 +154,19 @@ async def serving_process_started(child: ServingChild) -> tuple[int | None, str]
     return None, body.decode("utf-8", "replace")
 
 
-def _read_first_frame(sock: socket.socket) -> tuple[int, bytes] | None:
-    def exactly(size: int) -> bytes | None:
-        data = b""
-        while len(data) < size:
-            more = sock.recv(size - len(data))
-            if not more:
-                return None
-            data += more
-        return data
-
-    head = exactly(FRAME.size)
-    if head is None:
-        return None
-    kind, length = FRAME.unpack(head)
-    body = exactly(length)
-    return None if body is None else (kind, body)
+async def watch_serving_process(child: ServingChild, stats: ServingStats) -> tuple[int, str]:
+    """After :func:`serving_process_started`, until the serving process ends: counts what it reports; returns
+    how it ended (its exit status)."""
+    assert child.replies is not None
+    reader, writer = child.replies
+    try:
+        while (frame := await read_frame(reader)) is not None:
+            if frame[0] == STALLED:
+                stats.scrapes_aborted += 1
+    finally:
+        writer.close()
+    code = await asyncio.to_thread(child.proc.wait)
+    return (128 - code, f"killed by {signal.Signals(-code).name}") if code < 0 else (code, f"exit code {code}")
 
 
 def stop_serving_process(child: ServingChild) -> None:
