@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
 
+from exporter.series import SampleRows
+
 # The Go-style float text Prometheus itself writes ("+Inf", "1.0e+06"); untyped in prometheus_client.
 _go_float: Callable[[float], str] = floatToGoString
 
@@ -36,7 +38,23 @@ def _escape_label(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+def _row_lines(rows: SampleRows) -> list[str]:
+    """The lines of an emitter's family, read from its rows without making a Sample of each."""
+    order = sorted(range(len(rows.labels)), key=rows.labels.__getitem__)
+    names = [(rows.labels[i], i) for i in order]
+    lines = []
+    for values, number in zip(rows.rows, rows.numbers, strict=True):
+        if names:
+            labels = ",".join([f'{k}="{_escape_label(values[i])}"' for k, i in names])
+            lines.append(f"{rows.name}{{{labels}}} {_go_float(number)}\n")
+        else:
+            lines.append(f"{rows.name} {_go_float(number)}\n")
+    return lines
+
+
 def _sample_lines(metric: Metric) -> bytes:
+    if isinstance(metric.samples, SampleRows):
+        return "".join(_row_lines(metric.samples)).encode("utf-8", "replace")
     out = []
     for sample in metric.samples:
         if sample.labels:

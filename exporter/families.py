@@ -27,9 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import HistogramMetricFamily, Metric
 
 from exporter.outcomes import printable
+from exporter.series import SeriesFamily
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ def _format_bound(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
-Built = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
+Built = SeriesFamily | HistogramMetricFamily
 
 
 class Emitter:
@@ -239,7 +240,7 @@ class Emitter:
         #: label values already given per family: a JPD that lists one entry twice gets one series
         self._seen: dict[str, set[tuple[str, ...]]] = {}
 
-    def _values(self, family: Family, labels: Mapping[str, object]) -> list[str] | None:
+    def _values(self, family: Family, labels: Mapping[str, object]) -> tuple[str, ...] | None:
         """The label values in declared order; None when an identifying one is empty: the sample is left out."""
         given = {"target": self.target, **labels} if self.target is not None else dict(labels)
         if given.keys() != set(family.labels):
@@ -247,7 +248,7 @@ class Emitter:
             extra = sorted(given.keys() - set(family.labels))
             raise LabelMismatch(f"{family.name}: labels differ from its declaration "
                                 f"(missing {missing}, undeclared {extra})")
-        values = ["" if given[k] is None else printable(str(given[k])) for k in family.labels]
+        values = tuple("" if given[k] is None else printable(str(given[k])) for k in family.labels)
         for name in family.key:
             if not values[family.labels.index(name)].strip():
                 if family.name not in _warned_unidentified:
@@ -255,27 +256,25 @@ class Emitter:
                     log.warning("%s: series left out: the JPD sent an entry without %s", family.name, name)
                 return None
         seen = self._seen.setdefault(family.name, set())
-        identity = tuple(values)
-        if identity in seen:
+        if values in seen:
             # Prometheus would keep the first of two equal series anyway; say so once instead of exposing both.
             if family.name not in _warned_duplicate:
                 _warned_duplicate.add(family.name)
                 log.warning("%s: series left out: the JPD sent the entry %s twice; the first is kept",
                             family.name, dict(zip(family.labels, values, strict=True)))
             return None
-        seen.add(identity)
+        # The tuple is both what the check remembers and the series' row: kept once.
+        seen.add(values)
         return values
 
     def _family(self, family: Family) -> Built:
         built: Built | None = self._families.get(family.name)
         if built is None:
-            names = list(family.labels)
-            if family.kind is Kind.COUNTER:
-                built = CounterMetricFamily(family.name, family.help, labels=names)
-            elif family.kind is Kind.HISTOGRAM:
-                built = HistogramMetricFamily(family.name, family.help, labels=names)
+            if family.kind is Kind.HISTOGRAM:
+                built = HistogramMetricFamily(family.name, family.help, labels=list(family.labels))
             else:
-                built = GaugeMetricFamily(family.name, family.help, labels=names)
+                typ = "counter" if family.kind is Kind.COUNTER else "gauge"
+                built = SeriesFamily(family.name, family.help, typ, family.labels)
             self._families[family.name] = built
         return built
 
@@ -291,8 +290,8 @@ class Emitter:
         values = self._values(family, labels)
         built = self._family(family)
         if value is not None and values is not None:
-            assert not isinstance(built, HistogramMetricFamily)
-            built.add_metric(values, float(value))
+            assert isinstance(built, SeriesFamily)
+            built.add_row(values, float(value))
 
     def info(self, family: Family, **labels: object) -> None:
         self.gauge(family, 1.0, **labels)
@@ -302,9 +301,9 @@ class Emitter:
             raise TypeError(f"{family.name} is a {family.kind}, not a counter")
         values = self._values(family, labels)
         built = self._family(family)
-        assert isinstance(built, CounterMetricFamily)
+        assert isinstance(built, SeriesFamily)
         if values is not None:
-            built.add_metric(values, float(value))
+            built.add_row(values, float(value))
 
     def state(self, family: Family, current: str | None, **labels: object) -> None:
         """One series per documented state, 1 for ``current``.
@@ -315,10 +314,11 @@ class Emitter:
         if family.kind is not Kind.STATE_SET:
             raise TypeError(f"{family.name} is a {family.kind}, not a state set")
         built = self._family(family)
-        assert isinstance(built, GaugeMetricFamily)
-        values = self._values(family, {**labels, "status": ""})
-        if values is None:
+        assert isinstance(built, SeriesFamily)
+        identity = self._values(family, {**labels, "status": ""})
+        if identity is None:
             return
+        values = list(identity)
         if current is not None and current not in family.states:
             key = (family.name, current)
             if key not in _warned_unknown:
@@ -329,7 +329,7 @@ class Emitter:
         states = (*family.states, UNKNOWN_STATE) if current == UNKNOWN_STATE else family.states
         for state in states:
             values[status] = state
-            built.add_metric(list(values), 1.0 if state == current else 0.0)
+            built.add_row(tuple(values), 1.0 if state == current else 0.0)
 
     def histogram(self, family: Family, buckets: Sequence[float], cumulative: Sequence[float], total: float,
                   **labels: object) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -71,3 +73,16 @@ def test_a_lone_surrogate_from_the_jpd_renders_instead_of_failing() -> None:
     text = assemble([render_families(out.families())])
     assert b'repo="bad?name"' in text
     text.decode("utf-8")  # valid UTF-8 for the scraper
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)))  # a lone surrogate: see the test above
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT, st.floats()), max_size=8))
+def test_any_label_values_render_as_prometheus_client_renders_them(rows: list[tuple[str, str, float]]) -> None:
+    out = Emitter("prod")
+    for worker, status, value in rows:
+        out.counter(EXECUTIONS, value, worker=worker, status=status)
+    families = out.families()
+    assert assemble([render_families(families)]) == generate_latest(_Registry(families))  # type: ignore[arg-type]

@@ -54,16 +54,27 @@ def test_samples_must_carry_the_declared_labels() -> None:
         out.counter(fam, 1.0, repo="libs", package_type="maven")
 
 
-def test_families_are_public_prometheus_client_types() -> None:
+def test_families_read_as_prometheus_client_families() -> None:
     f = Declarations("a", Registry())
-    gauge, counter, hist = f.gauge("jfrog_g", "G."), f.counter("jfrog_c", "C."), f.histogram("jfrog_h", "H.")
+    gauge, counter, hist = f.gauge("jfrog_g", "G.", "repo"), f.counter("jfrog_c", "C."), f.histogram("jfrog_h", "H.")
     out = Emitter("t")
-    out.gauge(gauge, 1)
+    out.gauge(gauge, 1, repo="r1")
+    out.gauge(gauge, 2.5, repo="r2")
     out.counter(counter, 2)
     out.histogram(hist, (1.0,), (1, 3), 4.5)
     built = {m.name: m for m in out.families()}
-    assert isinstance(built["jfrog_g"], GaugeMetricFamily)
-    assert isinstance(built["jfrog_c"], CounterMetricFamily)
+    # Gauges and counters keep their series as rows; read, they are the Samples prometheus-client's types hold.
+    expected_gauge = GaugeMetricFamily("jfrog_g", "G.", labels=["target", "repo"])
+    expected_gauge.add_metric(["t", "r1"], 1)
+    expected_gauge.add_metric(["t", "r2"], 2.5)
+    expected_counter = CounterMetricFamily("jfrog_c", "C.", labels=["target"])
+    expected_counter.add_metric(["t"], 2)
+    assert built["jfrog_g"] == expected_gauge and expected_gauge == built["jfrog_g"]
+    assert built["jfrog_c"] == expected_counter
+    assert len(built["jfrog_g"].samples) == 2
+    assert built["jfrog_g"].samples[1] == expected_gauge.samples[1]
+    assert built["jfrog_g"].samples[:5] == expected_gauge.samples
+    assert built["jfrog_g"] != expected_counter
     assert isinstance(built["jfrog_h"], HistogramMetricFamily)
     assert [(s.name, s.labels, s.value) for s in built["jfrog_c"].samples] == [
         ("jfrog_c_total", {"target": "t"}, 2.0)]
