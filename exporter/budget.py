@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -181,7 +180,7 @@ class RequestBudget:
         self._recent.append(seconds)
         if len(self._recent) < LATENCY_WINDOW:
             return False
-        median = statistics.median(self._recent)
+        median = _median(self._recent)
         if self._baseline is None:
             self._baseline, self._baseline_at = median, now
             return False
@@ -242,3 +241,11 @@ class LoopLag:
         self._total += max(0.0, now - self._due)
         self._due = now + self.PERIOD
         self._handle = loop.call_at(self._due, self._tick)
+
+
+def _median(values: deque[float]) -> float:
+    """The median, as statistics.median gives it; that module (and what it imports) is not worth its memory
+    for this one call."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
