@@ -31,15 +31,17 @@ import re
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from exporter.collectors.base import Collector, CollectorSettings, Part, Run
 from exporter.families import REGISTRY, Declarations, Emitter, Permission
-from exporter.openmetrics_parser import Body, Family, parse_body, to_metrics
 from exporter.outcomes import CollectionError, Outcome
 from exporter.validation import check_patterns
+
+if TYPE_CHECKING:
+    from exporter.openmetrics_parser import Body, Family
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,10 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
             # Both formats end every line with a line feed: this body was cut off, maybe mid-value.
             raise CollectionError(Outcome.BAD_RESPONSE,
                                   f"{part.endpoint}: the body ends in the middle of a line (cut off)")
+        # The parser is loaded by the first body only: a process that reads none (the collector is optional)
+        # does not hold it.
+        from exporter.openmetrics_parser import parse_body
+
         # Large bodies take a while to parse: keep the event loop free for scrapes.
         body = await asyncio.to_thread(parse_body, text, ADDED_LABELS)
         if not body.families and body.unparseable_lines:
@@ -170,6 +176,8 @@ class OpenMetricsCollector(Collector[OpenMetricsSettings]):
         series = 0
         limited = False
         if body is not None:
+            from exporter.openmetrics_parser import to_metrics
+
             room = self.settings.max_series - self._series_before(service)
             added = {"target": self.target.name, **({"service": service} if service != "artifactory" else {})}
             state.drop("unparseable", body.unparseable_lines)
