@@ -31,7 +31,6 @@ from types import MappingProxyType
 from typing import Any
 
 from prometheus_client.core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import RenderedFamily, assemble, assemble_chunks, render_families
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult, combine, worst
@@ -362,6 +361,8 @@ class SnapshotStore:
 
     def families(self, target: str, collector: str) -> list[Metric]:
         """The current data of one collector, parsed back from its rendering (for tools and tests)."""
+        from prometheus_client.parser import text_string_to_metric_families  # serve never needs it
+
         rendered = [f for _, fams in sorted(self._rendered.get((target, collector), {}).items()) for f in fams]
         return list(text_string_to_metric_families(assemble([rendered]).decode())) if rendered else []
 
