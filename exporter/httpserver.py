@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 server on asyncio streams and h11, for the exporter's handful of endpoints.
+"""A small HTTP/1.1 server on an asyncio protocol and h11, for the exporter's handful of endpoints.
 
 h11 is loaded anyway (httpx's transport parses responses with it), so
 serving with it costs no import of its own. It parses; this module routes,
@@ -10,6 +10,12 @@ A scrape's head (GET or HEAD, HTTP/1.1, well-formed header lines, no body) is
 read without h11 (:func:`simple_request`): h11 takes about 10 times as long
 for it, time a busy process spends holding the interpreter. Anything else
 goes to h11, which answers it as before.
+
+Connections are served by an :class:`asyncio.Protocol` rather than streams:
+heads are parsed as the data comes, responses are written as the socket
+takes them, and timeouts are checked by one sweep over all connections. A
+scrape then costs one task and the system calls that move its bytes, where
+streams cost a coroutine hop per read and per drain and a timer per response.
 """
 
 from __future__ import annotations
@@ -22,15 +28,20 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
 import h11
 
-#: Bytes handed to the transport at a time. asyncio copies what the socket does not take at once into a
-#: buffer of the connection's own: a client that stops reading holds about one chunk, not a copy of the payload.
+#: Bytes handed to the transport at a time at first. asyncio keeps what the socket does not take at once (a copy
+#: before Python 3.12): a client that stops reading holds about one piece, not a copy of the payload.
 SEND_CHUNK = 256 * 1024
+#: Responses up to this size go out in one write with their head: a copy that costs less than a system call.
+JOIN_LIMIT = 64 * 1024
+#: Bytes handed at a time once a client took a whole piece: fewer system calls for a client that keeps up, at
+#: most this much held for one that stops reading midway.
+MAX_PIECE = 1024 * 1024
 #: A client that has not taken a whole response by then is dropped (Prometheus gave up long before).
 SEND_DEADLINE = 60.0
 #: A connection that has not sent a whole request head by then (after connecting or after the previous
@@ -147,31 +158,46 @@ class HttpServer:
         self.shutdown_timeout = shutdown_timeout
         self.on_malformed: Callable[[h11.RemoteProtocolError, str], None] = MalformedRequests()
         self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        #: open connections, and closed ones whose request is still being answered
+        self._connections: set[_Connection] = set()
+        #: set once the last connection went, while stopping
+        self._gone: asyncio.Future[None] | None = None
         self.stopping = False
         self._sweeper: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._server = await asyncio.start_server(self._serve, host, port, ssl=ssl_context, limit=READ_SIZE)
-        self._sweeper = asyncio.create_task(self._close_idle())
+        self.loop = asyncio.get_running_loop()
+        self._server = await self.loop.create_server(self._connection, host, port, ssl=ssl_context)
+        self._sweeper = asyncio.create_task(self._sweep())
 
     async def start_unix(self, path: str) -> None:
         """Serve on a Unix socket at ``path`` (for another process of the exporter's own)."""
-        self._server = await asyncio.start_unix_server(self._serve, path, limit=READ_SIZE)
-        self._sweeper = asyncio.create_task(self._close_idle())
+        self.loop = asyncio.get_running_loop()
+        self._server = await self.loop.create_unix_server(self._connection, path)
+        self._sweeper = asyncio.create_task(self._sweep())
 
-    async def _close_idle(self) -> None:
-        """Close connections that have waited for a request longer than the idle timeout.
+    def _connection(self) -> _Connection:
+        return _Connection(self)
 
-        One sweep for all connections instead of a timer per request: a timer costs as much as routing one.
+    async def _sweep(self) -> None:
+        """Close connections that have waited for a request longer than the idle timeout, drop clients that
+        have not taken a response within the send deadline.
+
+        One sweep for all connections instead of timers per request: a timer costs as much as routing one.
         """
-        loop = asyncio.get_running_loop()
+        assert self.loop is not None
+        interval = min(1.0, self.idle_timeout / 4, self.app.send_deadline / 4)
         while True:
-            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
-            now = loop.time()
-            for connection in self._connections.values():
-                if connection.waiting_since is not None and now - connection.waiting_since > self.idle_timeout:
-                    connection.writer.transport.close()  # its read ends; an unfinished head is dropped
+            await asyncio.sleep(interval)
+            now = self.loop.time()
+            for connection in list(self._connections):
+                connection.check(now)
+
+    def forget(self, connection: _Connection) -> None:
+        self._connections.discard(connection)
+        if not self._connections and self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
 
     @property
     def port(self) -> int:
@@ -183,183 +209,302 @@ class HttpServer:
         self.stopping = True
         if self._server is not None:
             self._server.close()
+        for connection in list(self._connections):
+            if connection.waiting_since is not None:
+                connection.transport.close()  # nothing to answer: it goes on its own
+        if self._connections:
+            self._gone = gone = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(gone), self.shutdown_timeout)
+            except TimeoutError:
+                for connection in list(self._connections):
+                    connection.kill()
+                with contextlib.suppress(TimeoutError):  # a handler that does not end when cancelled is left
+                    await asyncio.wait_for(asyncio.shield(gone), 1.0)
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for connection in self._connections.values():
-            if connection.waiting_since is not None:
-                connection.writer.transport.close()  # its read ends: the connection finishes on its own
-        tasks = list(self._connections)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.shutdown_timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
         for cleanup in self.app.on_cleanup:
             await cleanup()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        connection = _Connection(self, reader, writer)
-        self._connections[task] = connection
-        try:
-            await connection.run()
-        except asyncio.CancelledError:
-            pass  # stopped past the shutdown timeout; asyncio would log a cancelled connection as an error
-        finally:
-            del self._connections[task]
 
-
-class _Connection:
+class _Connection(asyncio.Protocol):
     """One client's connection: requests answered one after the other (pipelined ones in order).
 
-    h11 parses each request (a parser per request, given what the previous one read beyond its end); the
-    responses, always framed by Content-Length, are written here: the exporter's own few headers need none
-    of h11's checks, which cost as much as parsing the request.
+    Request heads are parsed as they arrive (a scrape's by :func:`simple_request`, others by an h11 parser per
+    request, given what the previous one read beyond its end); each request is answered by a task of its own
+    (handlers may wait). The responses, always framed by Content-Length, are written here: the exporter's own
+    few headers need none of h11's checks, which cost as much as parsing the request.
+
+    A body goes out a piece at a time as the client takes it: on a plain socket the transport pauses this
+    protocol as soon as the socket does not take a whole piece and resumes it once it took all of it, so
+    each piece is written straight to the socket and the transport holds at most the rest of one.
     """
 
-    def __init__(self, server: HttpServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    transport: asyncio.Transport
+
+    def __init__(self, server: HttpServer) -> None:
         self.server = server
-        self.reader = reader
-        self.writer = writer
+        assert server.loop is not None
+        self.loop = server.loop
+        self.remote = "?"
         #: when it began to wait for a request (None while it answers one)
-        self.waiting_since: float | None = asyncio.get_running_loop().time()
+        self.waiting_since: float | None = None
+        #: when the response being sent began to go out (or the connection began to close after answering)
+        self.sending_since: float | None = None
+        self._buffer = b""
         self._eof = False
-        peer = writer.get_extra_info("peername")
+        self._over_ssl = False
+        #: reads the request at hand when it is not a scrape's kind
+        self._parser: h11.Connection | None = None
+        #: the request whose body is being read and dropped, and how much of it came
+        self._pending: tuple[Request, bool] | None = None
+        self._dropped = 0
+        #: a request is being answered: what comes in the meantime waits in the buffer
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+        self._lost = False
+        #: what remains of the response being sent (its chunks, and the one being sent a piece at a time)
+        self._chunks: Iterator[bytes | memoryview] | None = None
+        self._view: memoryview | None = None
+        self._offset = 0
+        #: the size of the next piece
+        self._piece = SEND_CHUNK
+        self._keep_alive = False
+        self._on_stall: Callable[[], None] | None = None
+        self._path = ""
+        self._write_paused = False
+        self._read_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._over_ssl = transport.get_extra_info("sslcontext") is not None
+        if not self._over_ssl:
+            transport.set_write_buffer_limits(high=0)  # see the class's docstring
+        peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        self.waiting_since = self.loop.time()
+        self.server._connections.add(self)
 
-    async def run(self) -> None:
-        buffered, closed = b"", False
-        try:
-            while not self.server.stopping:
-                buffered, closed = await self._head(buffered, closed)
-                simple = simple_request(buffered, self.remote)
-                if simple is not None:
-                    request, keep_alive, buffered = simple
-                else:
-                    parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
-                    if buffered:
-                        parser.receive_data(buffered)
-                    if closed:
-                        parser.receive_data(b"")  # b"" tells h11 the client closed its side
-                    parsed = await self._next_request(parser)
-                    if parsed is None:
-                        return
-                    request, keep_alive = parsed
-                    buffered, closed = parser.trailing_data  # pipelined requests read along with this one
-                self.waiting_since = None
-                response = await self.server.app.respond(request)
-                keep_alive = keep_alive and not self.server.stopping
-                if not await self._send(request, response, keep_alive) or not keep_alive:
-                    return
-                self.waiting_since = asyncio.get_running_loop().time()
-        except h11.RemoteProtocolError as exc:
-            if self._eof:
-                return  # the client left within a request: nobody to answer, nothing to report
-            self.server.on_malformed(exc, self.remote)
-            await self._reject(exc.error_status_hint)
-        except _BodyTooLarge:
-            await self._reject(413)
-        except OSError:
-            pass  # the client left, or its TLS broke
-        finally:
-            self.writer.close()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = self._write_paused = True
+        self._chunks = self._view = None
+        self.waiting_since = self.sending_since = None
+        if self._task is None:
+            self.server.forget(self)
 
-    async def _head(self, buffered: bytes, closed: bool) -> tuple[bytes, bool]:
-        """``buffered`` and what the client sends next, until a whole head is there, the limit is passed or the
-        client closes its side."""
-        while not closed and len(buffered) <= MAX_HEAD and not any(end in buffered for end in _HEAD_ENDS):
-            data = await self.reader.read(READ_SIZE)
-            self._eof = closed = not data
-            buffered += data
-        return buffered, closed
-
-    async def _next_request(self, parser: h11.Connection) -> tuple[Request, bool] | None:
-        """The next request, its body read and dropped, and whether the connection may serve another after it;
-        None once the client closed the connection (or it was closed for idling)."""
-        event = await self._next_event(parser)
-        if isinstance(event, h11.ConnectionClosed):
-            return None
-        assert isinstance(event, h11.Request)
-        request, keep_alive = from_h11(event, self.remote)
-        if "content-length" in request.headers or "transfer-encoding" in request.headers:
-            # Without either, h11 reads no body: its empty end of message consumes nothing, so a scrape skips it.
-            await self._drop_body(parser, event)
-        return request, keep_alive
-
-    async def _drop_body(self, parser: h11.Connection, request: h11.Request) -> None:
-        length = next((int(v) for n, v in request.headers if n == b"content-length"), 0)
-        if length > MAX_BODY:
-            raise _BodyTooLarge
-        if parser.they_are_waiting_for_100_continue:
-            self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        received = 0
-        while True:
-            event = await self._next_event(parser)
-            if isinstance(event, h11.EndOfMessage):
+    def data_received(self, data: bytes) -> None:
+        if self._parser is not None and not self._busy:
+            self._parser.receive_data(data)
+        else:
+            self._buffer = self._buffer + data if self._buffer else data
+            if self._busy:
+                if len(self._buffer) > READ_SIZE and not self._read_paused:
+                    self._read_paused = True  # pipelined requests: a few wait, the rest in the socket
+                    self.transport.pause_reading()
                 return
-            if isinstance(event, h11.Data):
-                received += len(event.data)
-                if received > MAX_BODY:
-                    raise _BodyTooLarge
-            else:  # the connection closed within the body
-                raise h11.RemoteProtocolError("connection closed within the request body", 400)
+        self._process()
 
-    async def _next_event(self, parser: h11.Connection) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    def eof_received(self) -> bool:
+        self._eof = True
+        if not self._busy:
+            if self._parser is not None:
+                self._parser.receive_data(b"")  # b"" tells h11 the client closed its side
+            self._process()
+        # Kept open to answer what came before (a TLS transport closes whatever this says).
+        return not self._over_ssl
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._chunks is not None:
+            self._pump()
+
+    def check(self, now: float) -> None:
+        """Close the connection if it idled past the idle timeout or stalled past the send deadline."""
+        if self.waiting_since is not None and now - self.waiting_since > self.server.idle_timeout:
+            self.waiting_since = None
+            self.transport.close()  # an unfinished head is dropped
+        elif self.sending_since is not None and now - self.sending_since > self.server.app.send_deadline:
+            self._stalled()
+
+    def kill(self) -> None:
+        """Drop the connection, whatever it was doing (stopping, past the shutdown timeout)."""
+        if self._task is not None:
+            self._task.cancel()
+        self.transport.abort()
+
+    def _process(self) -> None:
+        """Answer the requests read so far, one at a time."""
+        while not self._busy and not self.transport.is_closing():
+            if self._parser is None:
+                buffer = self._buffer
+                if not self._eof and len(buffer) <= MAX_HEAD and not any(end in buffer for end in _HEAD_ENDS):
+                    return  # more to come
+                if self.server.stopping or (self._eof and not buffer):
+                    self.transport.close()
+                    return
+                simple = simple_request(buffer, self.remote)
+                if simple is not None:
+                    request, keep_alive, self._buffer = simple
+                    self._answer(request, keep_alive)
+                    continue
+                self._parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+                self._parser.receive_data(buffer)
+                if self._eof:
+                    self._parser.receive_data(b"")
+                self._buffer = b""
+            try:
+                parsed = self._next_request(self._parser)
+            except h11.RemoteProtocolError as exc:
+                if self._eof:  # the client left within a request: nobody to answer, nothing to report
+                    self.transport.close()
+                    return
+                self.server.on_malformed(exc, self.remote)
+                self._reject(exc.error_status_hint)
+                return
+            except _BodyTooLarge:
+                self._reject(413)
+                return
+            if parsed is None:
+                return  # more to come, or closed
+            self._buffer = self._parser.trailing_data[0]  # pipelined requests read along with this one
+            self._parser = None
+            self._answer(*parsed)
+
+    def _next_request(self, parser: h11.Connection) -> tuple[Request, bool] | None:
+        """The next request once whole (its body read and dropped), and whether the connection may serve another
+        after it; None until then, and once the client closed the connection."""
         while True:
             event = parser.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            data = await self.reader.read(READ_SIZE)
-            self._eof = not data
-            parser.receive_data(data)
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.Request):
+                request, keep_alive = from_h11(event, self.remote)
+                if "content-length" not in request.headers and "transfer-encoding" not in request.headers:
+                    # Without either, h11 reads no body: its end of message consumes nothing, so it is skipped.
+                    return request, keep_alive
+                if next((int(v) for n, v in event.headers if n == b"content-length"), 0) > MAX_BODY:
+                    raise _BodyTooLarge
+                if parser.they_are_waiting_for_100_continue:
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self._pending, self._dropped = (request, keep_alive), 0
+            elif isinstance(event, h11.Data):
+                self._dropped += len(event.data)
+                if self._dropped > MAX_BODY:
+                    raise _BodyTooLarge
+            elif isinstance(event, h11.EndOfMessage) and self._pending is not None:
+                pending, self._pending = self._pending, None
+                return pending
+            elif isinstance(event, h11.ConnectionClosed) and self._pending is None:
+                self.transport.close()
+                return None
+            else:
+                raise h11.RemoteProtocolError("connection closed within the request body", 400)
 
-    async def _send(self, request: Request, response: Response, keep_alive: bool) -> bool:
-        """Send ``response``; False when the connection must not be used any more."""
+    def _answer(self, request: Request, keep_alive: bool) -> None:
+        self._busy = True
+        self.waiting_since = None
+        self._task = self.loop.create_task(self._respond(request, keep_alive))
+
+    async def _respond(self, request: Request, keep_alive: bool) -> None:
+        try:
+            response = await self.server.app.respond(request)
+            if not self._lost:
+                self._send(request, response, keep_alive)
+        except asyncio.CancelledError:
+            pass  # stopped past the shutdown timeout: the connection is dropped
+        except Exception:
+            log.exception("error sending the response to %s %s", request.method, request.path[:200])
+            self.transport.abort()
+        finally:
+            self._task = None
+            if self._lost:
+                self.server.forget(self)
+
+    def _send(self, request: Request, response: Response, keep_alive: bool) -> None:
         chunks: Iterable[bytes | memoryview] = response.chunks
         if response.length is None:
             chunks = list(chunks)
             size = sum(len(chunk) for chunk in chunks)
         else:
             size = response.length
+        self._keep_alive = keep_alive = keep_alive and not self.server.stopping
         head = _head(response, size, keep_alive)
         if request.method == "HEAD":
             chunks = ()
-        if size <= SEND_CHUNK:  # the socket takes it at once: one write, nothing held
-            self.writer.write(b"".join([head, *chunks]))
-            if not self.writer.transport.get_write_buffer_size():
-                return True  # all of it in the socket already: no deadline to watch
-            head, chunks = b"", ()
-        try:
-            async with asyncio.timeout(self.server.app.send_deadline):
-                if head:
-                    self.writer.write(head)
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    for start in range(0, len(view), SEND_CHUNK):
-                        self.writer.write(view[start:start + SEND_CHUNK])
-                        await self.writer.drain()  # waits while the transport is full
-                await self.writer.drain()
-        except TimeoutError:
-            self.writer.transport.abort()  # frees what the transport still holds for this client
-            if response.on_stall is not None:
-                response.on_stall()
-            log.debug("dropped a client from %s that had not read the response to %s within %gs",
-                      self.remote, request.path[:200], self.server.app.send_deadline)
-            return False
-        return True
+        self._on_stall, self._path = response.on_stall, request.path
+        self.sending_since = self.loop.time()
+        if size <= JOIN_LIMIT:  # one write
+            self._chunks = iter(())
+            self.transport.write(b"".join([head, *chunks]))
+            self._pump()
+            return
+        self._chunks = iter(chunks)
+        self.transport.write(head)  # joined with the body, it would be a copy of the body (asyncio 3.11)
+        self._pump()
 
-    async def _reject(self, status: int) -> None:
+    def _pump(self) -> None:
+        """Hand the transport the response's next pieces for as long as the socket takes them whole."""
+        while not self._write_paused:
+            piece = self._next_piece()
+            if piece is None:
+                self._sent()
+                return
+            self.transport.write(piece)
+            if not self._write_paused and not self._over_ssl:
+                self._piece = MAX_PIECE  # the socket took a whole piece: it may well take a larger one
+        self._piece = SEND_CHUNK
+
+    def _next_piece(self) -> bytes | memoryview | None:
+        """The response's next piece (a slice, not a copy), at most ``self._piece`` bytes; None after the last."""
+        view, offset = self._view, self._offset
+        if view is None:
+            assert self._chunks is not None
+            chunk = next(self._chunks, None)
+            if chunk is None or len(chunk) <= self._piece:
+                return chunk
+            view, offset = memoryview(chunk), 0
+        end = offset + self._piece
+        self._view, self._offset = (view, end) if end < len(view) else (None, 0)
+        return view[offset:end]
+
+    def _sent(self) -> None:
+        """The response went out: on to the next request, or closed."""
+        self._chunks = self._view = self._on_stall = None
+        self._path = ""
+        if not self._keep_alive or self.server.stopping:
+            self.transport.close()  # the send deadline still watches what the transport holds
+            return
+        self.sending_since = None
+        self._busy = False
+        self.waiting_since = self.loop.time()
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+        self._process()
+
+    def _stalled(self) -> None:
+        self.sending_since = None
+        self.transport.abort()  # frees what the transport still holds for this client
+        if self._path:  # within a response (not closing after one)
+            if self._on_stall is not None:
+                self._on_stall()
+            log.debug("dropped a client from %s that had not read the response to %s within %gs",
+                      self.remote, self._path[:200], self.server.app.send_deadline)
+
+    def _reject(self, status: int) -> None:
         """Answer a request that cannot be answered and close: the connection's state is unknown."""
         reason = _REASONS[status]
         body = f"{status}: {reason}\n".encode()
         head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\nDate: {_date()}\r\n\r\n").encode()
-        with contextlib.suppress(OSError, TimeoutError):
-            self.writer.write(head + body)
-            async with asyncio.timeout(5):
-                await self.writer.drain()
+        self._busy = True
+        self.waiting_since, self.sending_since = None, self.loop.time()
+        self.transport.write(head + body)
+        self.transport.close()
 
 
 class _BodyTooLarge(Exception):
