@@ -27,8 +27,9 @@ import functools
 import logging
 import re
 import ssl
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -66,10 +67,9 @@ log = logging.getLogger("exporter.http")
 
 #: a request line that needs no more checks: the only methods without a body, an origin-form target
 _SIMPLE_REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[!-~]*) HTTP/1\.1")
-#: a header line as RFC 9110 spells it (a token, a colon, a value of visible characters, spaces and tabs)
-_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[!-~\x80-\xff](?:[ \t]*[!-~\x80-\xff])*)?)[ \t]*")
-#: what ends a head for h11, which also takes bare line feeds
-_HEAD_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")
+#: a header line as RFC 9110 spells it (a token, a colon, a value of visible characters, spaces and tabs); the
+#: value's trailing spaces and tabs are stripped apart (a pattern that leaves them out costs a step per character)
+_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([!-~\x80-\xff \t]*)")
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,7 @@ class _Connection(asyncio.Protocol):
         #: a request is being answered: what comes in the meantime waits in the buffer
         self._busy = False
         self._task: asyncio.Task[None] | None = None
+        self._processing = False
         self._lost = False
         #: what remains of the response being sent (its chunks, and the one being sent a piece at a time)
         self._chunks: Iterator[bytes | memoryview] | None = None
@@ -338,11 +339,21 @@ class _Connection(asyncio.Protocol):
 
     def _process(self) -> None:
         """Answer the requests read so far, one at a time."""
+        if self._processing:
+            return  # called back by a response sent at once: the loop below goes on with the next request
+        self._processing = True
+        try:
+            self._process_requests()
+        finally:
+            self._processing = False
+
+    def _process_requests(self) -> None:
         while not self._busy and not self.transport.is_closing():
             if self._parser is None:
                 buffer = self._buffer
-                if not self._eof and len(buffer) <= MAX_HEAD and not any(end in buffer for end in _HEAD_ENDS):
-                    return  # more to come
+                if (not self._eof and len(buffer) <= MAX_HEAD and b"\r\n\r\n" not in buffer
+                        and b"\n\n" not in buffer and b"\n\r\n" not in buffer):
+                    return  # more to come (h11 also takes bare line feeds)
                 if self.server.stopping or (self._eof and not buffer):
                     self.transport.close()
                     return
@@ -407,7 +418,8 @@ class _Connection(asyncio.Protocol):
     def _answer(self, request: Request, keep_alive: bool) -> None:
         self._busy = True
         self.waiting_since = None
-        self._task = self.loop.create_task(self._respond(request, keep_alive))
+        task = _start(self.loop, self._respond(request, keep_alive))
+        self._task = None if task.done() else task
 
     async def _respond(self, request: Request, keep_alive: bool) -> None:
         try:
@@ -507,6 +519,15 @@ class _Connection(asyncio.Protocol):
         self.transport.close()
 
 
+if sys.version_info >= (3, 12):
+    def _start(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[None, None, None]) -> asyncio.Task[None]:
+        """A task that runs at once up to its first wait: most responses are sent before it returns."""
+        return asyncio.Task(coroutine, loop=loop, eager_start=True)
+else:
+    def _start(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[None, None, None]) -> asyncio.Task[None]:
+        return loop.create_task(coroutine)
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -544,7 +565,18 @@ def simple_request(data: bytes, remote: str) -> tuple[Request, bool, bytes] | No
     end = data.find(b"\r\n\r\n")
     if end < 0 or end > MAX_HEAD:
         return None
-    lines = data[:end].split(b"\r\n")
+    parsed = _simple_head(data[:end])
+    if parsed is None:
+        return None
+    method, path, headers, keep_alive = parsed
+    return Request(method, path, dict(headers), remote), keep_alive, data[end + 4:]
+
+
+@functools.lru_cache(maxsize=64)
+def _simple_head(head: bytes) -> tuple[str, str, dict[str, str], bool] | None:
+    """What :func:`simple_request` reads from a head (without its empty line). Remembered: a scraper sends the
+    same head every time, and reading one costs as much as the rest of answering it (callers copy the dict)."""
+    lines = head.split(b"\r\n")
     first = _SIMPLE_REQUEST_LINE.fullmatch(lines[0])
     if first is None or len(first[2]) > MAX_TARGET:
         return None
@@ -553,14 +585,14 @@ def simple_request(data: bytes, remote: str) -> tuple[Request, bool, bytes] | No
         match = _HEADER_LINE.fullmatch(line)
         if match is None:
             return None
-        name, value = match[1].decode("ascii").lower(), match[2].decode("latin-1")
+        name, value = match[1].decode("ascii").lower(), match[2].rstrip(b" \t").decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
         if name == "host" and value != headers[name]:
             return None  # a second Host: h11 refuses it
     if "host" not in headers or "content-length" in headers or "transfer-encoding" in headers:
         return None  # h11 refuses a missing Host, and reads bodies
     path = first[2].decode("ascii").partition("?")[0]
-    return Request(first[1].decode("ascii"), path, headers, remote), not _asks_to_close(headers), data[end + 4:]
+    return first[1].decode("ascii"), path, headers, not _asks_to_close(headers)
 
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
@@ -568,12 +600,18 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 def _head(response: Response, size: int, keep_alive: bool) -> bytes:
     """The status line and headers of ``response`` (the exporter's own headers: never a client's text)."""
-    lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}"]
-    lines += [f"{name}: {value}" for name, value in response.headers.items()]
-    lines += [f"Content-Length: {size}", f"Date: {_date()}"]
+    return _head_lines(response.status, tuple(response.headers.items()), size, keep_alive) + _date_line()
+
+
+@functools.lru_cache(maxsize=64)
+def _head_lines(status: int, headers: tuple[tuple[str, str], ...], size: int, keep_alive: bool) -> bytes:
+    """All of a head but the Date and the empty line; remembered: /metrics answers with the same for a while."""
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append(f"Content-Length: {size}")
     if not keep_alive:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
 def _date() -> str:
@@ -584,6 +622,15 @@ def _date() -> str:
 def _http_date(second: int) -> str:
     """The Date header, formatted once a second."""
     return email.utils.formatdate(second, usegmt=True)
+
+
+def _date_line() -> bytes:
+    return _http_date_line(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)
+def _http_date_line(second: int) -> bytes:
+    return f"Date: {_http_date(second)}\r\n\r\n".encode("ascii")
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

@@ -81,3 +81,12 @@ def test_every_head_read_without_h11_reads_the_same_with_it(line: bytes, fields:
     simple = simple_request(data, "peer")
     if simple is not None:
         assert simple == by_h11(data)
+
+
+def test_a_head_read_again_is_a_request_of_its_own() -> None:
+    first = simple_request(PROMETHEUS, "a")
+    assert first is not None
+    first[0].headers["accept-encoding"] = "changed by a handler"
+    again = simple_request(PROMETHEUS, "b")
+    assert again is not None
+    assert (again[0].remote, again[0].header("Accept-Encoding")) == ("b", "gzip")
