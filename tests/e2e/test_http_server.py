@@ -27,11 +27,14 @@ async def serving(idle_timeout: float = 30.0) -> AsyncIterator[int]:
         await server.stop()
 
 
-async def exchange(port: int, data: bytes) -> bytes:
-    """What the server sends for ``data`` until it closes the connection."""
+async def exchange(port: int, data: bytes, half_close: bool = False) -> bytes:
+    """What the server sends for ``data`` (then the end of what the client sends, if ``half_close``) until it
+    closes the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(data)
+        if half_close:
+            writer.write_eof()
         return await asyncio.wait_for(reader.read(), 5)
     finally:
         writer.close()
@@ -52,15 +55,17 @@ def responses(data: bytes, head_requests: set[int] = frozenset()) -> list[tuple[
 
 
 async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> None:
-    requests = (b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n"
-                b"HEAD /metrics HTTP/1.1\r\nHost: e\r\n\r\n"
-                b"POST /metrics HTTP/1.1\r\nHost: e\r\nContent-Length: 3\r\n\r\nx=1"
-                b"GET /nowhere HTTP/1.1\r\nHost: e\r\n\r\n"
-                b"GET /metrics?x=1 HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
+    keeping = (b"GET /-/healthy HTTP/1.1\r\nHost: e\r\n\r\n"
+               b"HEAD /metrics HTTP/1.1\r\nHost: e\r\n\r\n"
+               b"POST /metrics HTTP/1.1\r\nHost: e\r\nContent-Length: 3\r\n\r\nx=1"
+               b"GET /nowhere HTTP/1.1\r\nHost: e\r\n\r\n")
+    requests = keeping + b"GET /metrics?x=1 HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n"
     async with serving() as port:
         answers = responses(await exchange(port, requests), head_requests={1})
         # HTTP/1.0: closed after the answer; a target in absolute form is routed by its path
         old = responses(await exchange(port, b"GET http://e:9743/-/healthy HTTP/1.0\r\n\r\n"))
+        # A client that closes its side after its requests still gets their answers, then the connection closes.
+        done = responses(await exchange(port, keeping, half_close=True), head_requests={1})
     assert [status for status, _, _ in answers] == [200, 200, 405, 404, 200]
     (_, _, healthy), (_, head, head_body), (_, not_allowed, _), _, (_, last, metrics) = answers
     assert healthy == b"OK\n"
@@ -69,6 +74,7 @@ async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> N
     assert not_allowed["allow"] == "GET, HEAD"
     assert b"jfrog_exporter_" in metrics and last["connection"] == "close"  # then closed: exchange returned
     assert [(status, body) for status, _, body in old] == [(200, b"OK\n")]
+    assert [(status, body) for status, _, body in done] == [(status, body) for status, _, body in answers[:4]]
 
 
 async def test_an_idle_connection_is_closed_after_the_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
