@@ -286,6 +286,8 @@ class _Connection(asyncio.Protocol):
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         self.waiting_since = self.loop.time()
         self.server._connections.add(self)
+        if self.server.stopping:  # accepted as the server stopped listening
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = self._write_paused = True
@@ -423,18 +425,19 @@ class _Connection(asyncio.Protocol):
 
     async def _respond(self, request: Request, keep_alive: bool) -> None:
         try:
-            response = await self.server.app.respond(request)
-            if not self._lost:
-                self._send(request, response, keep_alive)
+            response: Response | None = await self.server.app.respond(request)
         except asyncio.CancelledError:
-            pass  # stopped past the shutdown timeout: the connection is dropped
-        except Exception:
-            log.exception("error sending the response to %s %s", request.method, request.path[:200])
-            self.transport.abort()
-        finally:
-            self._task = None
-            if self._lost:
-                self.server.forget(self)
+            response = None  # stopped past the shutdown timeout: the connection is dropped
+        # Before sending: a response sent at once goes on with the next request, and its task.
+        self._task = None
+        if self._lost:
+            self.server.forget(self)
+        elif response is not None:
+            try:
+                self._send(request, response, keep_alive)
+            except Exception:
+                log.exception("error sending the response to %s %s", request.method, request.path[:200])
+                self.transport.abort()
 
     def _send(self, request: Request, response: Response, keep_alive: bool) -> None:
         chunks: Iterable[bytes | memoryview] = response.chunks

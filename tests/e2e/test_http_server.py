@@ -115,24 +115,37 @@ async def test_stopping_lets_a_request_in_progress_finish_and_drops_one_past_the
         await asyncio.sleep(0.3)
         return Response.text("done\n")
 
-    async def stuck(_: Request) -> Response:
-        await asyncio.Event().wait()
+    async def fast(_: Request) -> Response:
+        return Response.text("fast\n")
+
+    cancelled = []
+
+    async def stuck(request: Request) -> Response:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(request.remote)
+            raise
         raise AssertionError("never answered")
 
     app = App()
     app.add("GET", "/slow", slow)
     app.add("GET", "/stuck", stuck)
+    app.add("GET", "/fast", fast)
     server = HttpServer(app, shutdown_timeout=1.0)
     await server.start("127.0.0.1", 0)
-    answers = [asyncio.create_task(exchange(server.port, f"GET /{path} HTTP/1.1\r\nHost: e\r\n\r\n".encode()))
-               for path in ("slow", "stuck")]
-    await asyncio.sleep(0.1)  # both requests are being answered
+    answers = [asyncio.create_task(exchange(server.port, b"".join(f"GET /{path} HTTP/1.1\r\nHost: e\r\n\r\n".encode()
+                                                                 for path in paths)))
+               for paths in (["slow"], ["stuck"], ["fast", "stuck"])]  # the last one pipelined
+    await asyncio.sleep(0.1)  # the requests are being answered
     started = time.monotonic()
     await server.stop()
     elapsed = time.monotonic() - started
-    slow_answer, stuck_answer = await asyncio.gather(*answers)
+    slow_answer, stuck_answer, pipelined_answer = await asyncio.gather(*answers)
     [(status, headers, body)] = responses(slow_answer)
     assert (status, body, headers["connection"]) == (200, b"done\n", "close")
     assert stuck_answer == b""
+    assert [(status, body) for status, _, body in responses(pipelined_answer)] == [(200, b"fast\n")]
+    assert cancelled == ["127.0.0.1", "127.0.0.1"]  # both stuck handlers, not left running
     assert 1.0 <= elapsed < 2.0, elapsed
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
