@@ -56,8 +56,8 @@ MAX_TARGET = 8190
 MAX_BODY = 64 * 1024
 #: Requests still being answered when the server stops get this long to finish.
 SHUTDOWN_TIMEOUT = 60.0
-#: Bytes read from a socket at a time.
-READ_SIZE = 64 * 1024
+#: Bytes of pipelined requests kept while one is answered; reading pauses beyond (the rest waits in the socket).
+PIPELINED = 64 * 1024
 #: At most one line per this many seconds about requests that could not be parsed.
 MALFORMED_LOG_INTERVAL = 60.0
 #: Characters of a malformed request's error message that reach the log.
@@ -302,8 +302,8 @@ class _Connection(asyncio.Protocol):
         else:
             self._buffer = self._buffer + data if self._buffer else data
             if self._busy:
-                if len(self._buffer) > READ_SIZE and not self._read_paused:
-                    self._read_paused = True  # pipelined requests: a few wait, the rest in the socket
+                if len(self._buffer) > PIPELINED and not self._read_paused:
+                    self._read_paused = True
                     self.transport.pause_reading()
                 return
         self._process()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.httpserver import MAX_BODY, App, HttpServer, Request, Response
+from exporter.httpserver import MAX_BODY, PIPELINED, App, HttpServer, Request, Response
 from exporter.server import build_app
 from exporter.snapshot import SnapshotStore
 
@@ -75,6 +75,35 @@ async def test_pipelined_requests_on_one_connection_are_answered_in_order() -> N
     assert b"jfrog_exporter_" in metrics and last["connection"] == "close"  # then closed: exchange returned
     assert [(status, body) for status, _, body in old] == [(200, b"OK\n")]
     assert [(status, body) for status, _, body in done] == [(status, body) for status, _, body in answers[:4]]
+
+
+async def test_a_flood_of_pipelined_requests_is_answered_whole() -> None:
+    # Sent while the first is answered: past what the server keeps meanwhile, it stops reading until it is done.
+    async def slow(_: Request) -> Response:
+        await asyncio.sleep(0.2)
+        return Response.text("slow\n")
+
+    async def fast(_: Request) -> Response:
+        return Response.text("fast\n")
+
+    app = App()
+    app.add("GET", "/slow", slow)
+    app.add("GET", "/fast", fast)
+    server = HttpServer(app)
+    await server.start("127.0.0.1", 0)
+    count = 5000
+    flood = b"".join(b"GET /fast?%d HTTP/1.1\r\nHost: e\r\n\r\n" % i for i in range(count))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: e\r\n\r\n")
+        await asyncio.sleep(0.1)
+        writer.write(flood + b"GET /fast HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
+        answers = responses(await asyncio.wait_for(reader.read(), 5))
+        writer.close()
+    finally:
+        await server.stop()
+    assert len(flood) > 2 * PIPELINED
+    assert [(status, body) for status, _, body in answers] == [(200, b"slow\n")] + [(200, b"fast\n")] * (count + 1)
 
 
 async def test_an_idle_connection_is_closed_after_the_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
