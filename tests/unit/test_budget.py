@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
+from collections import deque
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.budget import (
     CALM_SECONDS,
@@ -16,6 +20,7 @@ from exporter.budget import (
     LoopLag,
     Reason,
     RequestBudget,
+    _median,
 )
 
 
@@ -176,3 +181,9 @@ async def test_time_the_event_loop_was_stalled_is_not_held_against_the_jpd() -> 
     assert lag.exclude(started, busy) < 0.1
     lag.leave()
     lag.leave()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=40))
+def test_median_latency_is_the_statistics_median(latencies: list[float]) -> None:
+    assert _median(deque(latencies)) == statistics.median(latencies)
