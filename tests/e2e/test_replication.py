@@ -153,10 +153,11 @@ async def test_undocumented_state_is_unknown_not_dropped(sim, collect_once, capl
 
 async def test_slow_jpd_times_out_and_keeps_the_last_data(sim) -> None:
     url, state = await sim.start("replication")
-    engine = Engine([make_target(url, timeout=0.2, retries=0)], ["replication"])
+    # A timeout with room for a loaded machine's first calls; the JPD then answers well past it.
+    engine = Engine([make_target(url, timeout=1.0, retries=0)], ["replication"])
     try:
         assert await engine.run_collector("sim", "replication") == "success"
-        state.latency_ms = 400
+        state.latency_ms = 2000
         assert await engine.run_collector("sim", "replication") == "timeout"
         await engine.render_now()
     finally:
