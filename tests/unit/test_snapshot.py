@@ -145,6 +145,34 @@ def test_ready_only_once_the_served_payload_shows_every_first_run() -> None:
     assert store.ready()
 
 
+def test_readiness_follows_collectors_added_and_removed_by_a_reload() -> None:
+    store = SnapshotStore()
+    store.register("a", "c", 60)
+    store.record("a", "c", {"/a": part("/a", a=1)}, 0.1)
+    store.render()
+    assert store.ready()
+    store.register("a", "new", 60)  # a reload adds a collector: not ready until it ran
+    assert not store.all_ran() and not store.ready()
+    store.forget("a", "new")  # ... and removed again before it ran: ready again
+    assert store.all_ran()
+    store.register("a", "c", 30)  # registered again with another interval: its run still counts
+    assert store.all_ran()
+
+
+def test_a_view_is_copied_once_per_change_and_held_views_stay_as_they_were() -> None:
+    store = SnapshotStore()
+    store.register("t", "c", 60)
+    first = store.view()
+    assert store.view() is first, "nothing changed: the same copy"
+    store.schedule("t", "c", next_run=123.0)
+    second = store.view()
+    assert second is not first and second[("t", "c")].next_run == 123.0
+    assert first[("t", "c")].next_run is None
+    readings = store.readings()
+    store.record("t", "c", {"/a": part("/a", a=1)}, 0.1)
+    assert store.readings() is not readings and "t" not in readings
+
+
 def test_a_targets_self_metrics_are_rendered_again_only_when_its_version_changes() -> None:
     store = SnapshotStore()
     versions = {"a": 1, "b": 1}
