@@ -22,16 +22,21 @@ of 300 targets 0.8 ms per run recorded.)
 
 from __future__ import annotations
 
-import gzip
-import io
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import Metric
+
+try:
+    # ISA-L's deflate (where it has wheels): 5 times as fast as zlib's level 1 on an exposition, and smaller
+    from isal.isal_zlib import compressobj
+except ImportError:  # pragma: no cover - platforms without its wheels
+    from zlib import compressobj  # type: ignore[assignment]
 
 from exporter.exposition import RenderedFamily, assemble, assemble_chunks, render_families
 from exporter.outcomes import SUCCESSFUL_OUTCOMES, Outcome, PartResult, combine, worst
@@ -500,15 +505,29 @@ def render_groups(generation: int, groups: list[list[RenderedFamily]]) -> Payloa
     )
 
 
-#: gzip's fastest level: each rendering compresses the whole exposition, and in a fleet renderings follow one
-#: another; level 5 took 2.5 times as long for an answer 10 % smaller (12 MB of exposition: 94 ms, 37 ms).
+#: the fastest level: each rendering compresses the whole exposition, and in a fleet renderings follow one
+#: another; zlib's level 5 took 2.5 times as long as its level 1 for an answer 10 % smaller.
 GZIP_LEVEL = 1
+#: chunks are compressed joined into pieces of this size: a fleet's exposition is tens of thousands of chunks
+#: (a family's lines of one target), and a call per chunk cost as much as the compression itself
+GZIP_PIECE = 64 * 1024
+#: gzip's header and trailer around the deflate stream
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
 def gzip_chunks(chunks: Iterable[bytes]) -> bytes:
     """gzip without first joining the chunks into one large text."""
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as stream:
-        for chunk in chunks:
-            stream.write(chunk)
-    return out.getvalue()
+    deflate = compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+    out: list[bytes] = []
+    piece: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        piece.append(chunk)
+        size += len(chunk)
+        if size >= GZIP_PIECE:
+            out.append(deflate.compress(b"".join(piece)))
+            piece.clear()
+            size = 0
+    out.append(deflate.compress(b"".join(piece)))
+    out.append(deflate.flush())
+    return b"".join(out)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from exporter import snapshot
 from exporter.families import Declarations, Emitter, Registry
 from exporter.outcomes import Outcome, PartResult
-from exporter.snapshot import SnapshotStore, TargetSource, render_groups, summarise
+from exporter.snapshot import GZIP_PIECE, SnapshotStore, TargetSource, gzip_chunks, render_groups, summarise
 from tests.support import parse_exposition, value
 
 F = Declarations("test", Registry())
@@ -214,3 +218,19 @@ def test_a_collector_forgotten_takes_its_page_readings_along() -> None:
     store.forget("t", "health")
     store.render()
     assert store.readings()["t"] == ()
+
+
+@pytest.mark.parametrize("deflater", ["default", "zlib"])
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=3000) | st.sampled_from([b"", b"x" * GZIP_PIECE, b"\n" * 70000]),
+                       max_size=40))
+def test_gzip_of_chunks_is_their_text_whatever_their_sizes(deflater: str, chunks: list[bytes]) -> None:
+    # ISA-L where it installs, zlib elsewhere: both must give one gzip member of exactly the text.
+    compress = snapshot.compressobj if deflater == "default" else zlib.compressobj
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshot, "compressobj", compress)
+        zipped = gzip_chunks(chunks)
+    assert zipped[:2] == b"\x1f\x8b"
+    inflate = zlib.decompressobj(wbits=31)
+    assert inflate.decompress(zipped) == b"".join(chunks)
+    assert inflate.eof and inflate.unused_data == b"", "one gzip member, nothing after it"
