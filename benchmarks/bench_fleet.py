@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import re
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from benchmarks.common import (
     free_port,
     process,
     process_tree,
+    served_gzip,
     sim_requests,
     simulator,
     tree_pss_mb,
@@ -49,7 +49,6 @@ from benchmarks.common import (
     wait_http,
     wrk,
 )
-from exporter.snapshot import GZIP_LEVEL
 
 #: the longest default interval (security): one window holds every collector's share of it
 CYCLE = 600.0
@@ -123,13 +122,13 @@ def one_size(sims: list[str], targets: int, speedup: float, seconds: int, tmp: P
         cpu1, req1, t1 = cpu_seconds(proc.pid), sum(map(sim_requests, sims)), time.monotonic()
         rss, pss, peak = tree_rss_mb(proc.pid), tree_pss_mb(proc.pid), _peak_mb(proc.pid)
         skipped = _skipped(url)
-        body = httpx.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=30)
         payload = tmp / f"payload-{targets}.gz"
-        payload.write_bytes(gzip.compress(body.content, compresslevel=GZIP_LEVEL))
+        text, raw = served_gzip(url)
+        payload.write_bytes(raw)
         scrape = wrk(url + "/metrics", seconds)
     baseline = _baseline(payload, seconds)
     per_hour = 3600 / CYCLE * window / (t1 - t0)  # the window holds the runs of one 600 s cycle
-    series = sum(1 for line in body.text.splitlines() if line and not line.startswith("#"))
+    series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
     return {"targets": targets, "ready": ready, "rss": rss, "pss": pss, "peak": peak,
             "cpu_h": (cpu1 - cpu0) * per_hour,
             "cpu_window": (cpu1 - cpu0) / (t1 - t0), "req_h": (req1 - req0) * per_hour, "skipped": skipped,

@@ -18,27 +18,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from benchmarks.common import (
     REPO,
     TOKEN,
     free_port,
     process,
+    served_gzip,
     set_latency,
     sim_requests,
     simulator,
     wait_http,
     wrk,
 )
-from exporter.snapshot import GZIP_LEVEL
 
 
 def _config(path: Path, url: str, interval: str) -> Path:
@@ -76,9 +73,8 @@ def main() -> None:
     rows = []
     with simulator("large") as sim:
         with _exporter(_config(tmp / "idle.yaml", sim, "1h")) as (idle, _):
-            body = httpx.get(idle + "/metrics", headers={"Accept-Encoding": "gzip"})
-            raw = gzip.compress(body.content, compresslevel=GZIP_LEVEL)
-            series = sum(1 for line in body.text.splitlines() if line and not line.startswith("#"))
+            text, raw = served_gzip(idle)
+            series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
             before = sim_requests(sim)
             result = wrk(idle + "/metrics", args.seconds, args.connections)
             per_scrape = (sim_requests(sim) - before) / max(1.0, result.requests_per_second * args.seconds)
@@ -105,7 +101,7 @@ def main() -> None:
             with _exporter(_config(tmp / "busy.yaml", sim, "5s"), serving) as (busy, _):
                 rows.append((f"every 5 s, JPD 0 ms (stress), {serving}",
                              wrk(busy + "/metrics", args.seconds, args.connections)))
-    print(f"payload: {series:,} series, {len(body.content) / 1e6:.1f} MB text, {len(raw) / 1e6:.2f} MB gzip; "
+    print(f"payload: {series:,} series, {len(text) / 1e6:.1f} MB text, {len(raw) / 1e6:.2f} MB gzip; "
           f"{args.connections} connections for {args.seconds}s each (wrk, Accept-Encoding: gzip)")
     print(f"{'server':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>6} {'p99 x':>6} {'req/s x':>7}")
     print(f"{'baseline (same bytes from memory)':40} {baseline.requests_per_second:9.0f} "

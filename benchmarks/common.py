@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import shutil
@@ -58,6 +59,15 @@ def simulator(scenario: str = "large", *extra: str) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/-/simulator")
         yield url
+
+
+def served_gzip(url: str) -> tuple[bytes, bytes]:
+    """/metrics as the exporter sends it to a scraper asking for gzip: the text, and the very bytes on the wire
+    (which a baseline server then sends)."""
+    with httpx.stream("GET", url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=30) as response:
+        response.raise_for_status()
+        raw = b"".join(response.iter_raw())
+    return gzip.decompress(raw), raw
 
 
 def sim_requests(url: str) -> int:
