@@ -220,17 +220,22 @@ def test_a_collector_forgotten_takes_its_page_readings_along() -> None:
     assert store.readings()["t"] == ()
 
 
-@pytest.mark.parametrize("deflater", ["default", "zlib"])
+@pytest.mark.parametrize("fast_from", [0, 100, 1 << 20])
 @settings(derandomize=True, max_examples=150, deadline=None)
 @given(chunks=st.lists(st.binary(max_size=3000) | st.sampled_from([b"", b"x" * GZIP_PIECE, b"\n" * 70000]),
                        max_size=40))
-def test_gzip_of_chunks_is_their_text_whatever_their_sizes(deflater: str, chunks: list[bytes]) -> None:
-    # ISA-L where it installs, zlib elsewhere: both must give one gzip member of exactly the text.
-    compress = snapshot.compressobj if deflater == "default" else zlib.compressobj
+def test_gzip_of_chunks_is_their_text_whatever_their_sizes(fast_from: int, chunks: list[bytes]) -> None:
+    # zlib for small expositions, ISA-L's deflate from a size on: one gzip member of exactly the text either way.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(snapshot, "compressobj", compress)
+        patch.setattr(snapshot, "FAST_GZIP_FROM", fast_from)
         zipped = gzip_chunks(chunks)
     assert zipped[:2] == b"\x1f\x8b"
     inflate = zlib.decompressobj(wbits=31)
     assert inflate.decompress(zipped) == b"".join(chunks)
     assert inflate.eof and inflate.unused_data == b"", "one gzip member, nothing after it"
+
+
+def test_large_expositions_take_the_fast_compressor_where_it_installs() -> None:
+    isal_zlib = pytest.importorskip("isal.isal_zlib")
+    assert snapshot._compressobj(snapshot.FAST_GZIP_FROM) is isal_zlib.compressobj
+    assert snapshot._compressobj(snapshot.FAST_GZIP_FROM - 1) is zlib.compressobj
