@@ -62,6 +62,10 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER = 30.0
 _SNIPPET = 120
 _CONNECTIONS_PER_POOL = 2
+#: how long an idle connection to the JPD is kept for the next call: longer than the health collector's 30 s, so
+#: its runs find their connections open (with httpx's 5 s each run opened new ones, a TLS handshake each for the
+#: JPD), and shorter than what load balancers and proxies in front of JPDs keep (60 s on AWS, 75 s on nginx).
+KEEPALIVE = 45.0
 #: a body beyond this many bytes is read only while no other large one is: the memory a target's bodies take
 #: stays near one cap, not one cap per request in flight
 _LARGE_BODY = 1 << 20
@@ -259,7 +263,7 @@ class JfrogClient:
         # keep the same number of connections at a fraction of that cost.
         shards = -(-target.max_concurrency // _CONNECTIONS_PER_POOL)
         per_pool = -(-target.max_concurrency // shards)
-        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=KEEPALIVE)
         self._pools = [
             httpx.AsyncClient(
                 base_url=target.url,
