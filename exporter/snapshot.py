@@ -386,8 +386,8 @@ class SnapshotStore:
     def readings(self) -> Mapping[str, tuple[Reading, ...]]:
         """Per target, the few gauges the landing page shows; an immutable mapping safe to read from any thread.
 
-        Picked out when a run is recorded or a payload rendered: reading them costs
-        nothing, unlike :meth:`families`, which parses a collector's whole rendering.
+        Picked out when a run is recorded or a payload rendered: reading them costs at most a copy of
+        the mapping, unlike :meth:`families`, which parses a collector's whole rendering.
         """
         return self._readings.copy()
 
