@@ -98,6 +98,9 @@ def release_free_memory() -> None:
 
 #: a full garbage collection runs this often, on the engine's schedule (see tune_garbage_collector)
 FULL_COLLECTION_EVERY = 600.0
+_HEALTH = "health"
+#: the series of the max_series cap kept for the health collector (jfrog_up among them)
+_HEALTH_SHARE = 100
 #: a count of middle-generation collections never reached: no full collection is set off by allocations
 _NEVER = 1_000_000_000
 
@@ -293,10 +296,18 @@ class Engine:
         """Keep each family under its cap, so one runaway family cannot take the target's whole budget, and the
         target under its series cap, so one huge JPD cannot blow up Prometheus."""
         parts = self._within_family_cap(target, name, parts)
-        cap = self.targets[target].config.max_series
+        config = self.targets[target].config
+        collectors = self.targets[target].collectors
+        # jfrog_up and the JPD's health (a few dozen series) keep a share of the cap of their own, whichever
+        # collector reported first; max_series is at least that share.
+        others = {c: self.store.series(target, c) for c in collectors if c != name}
+        if name == _HEALTH:
+            limit, taken = _HEALTH_SHARE, 0
+        else:
+            limit = config.max_series - (_HEALTH_SHARE if _HEALTH in collectors else 0)
+            taken = sum(count for c, count in others.items() if c != _HEALTH)
         kept_parts = [endpoint for endpoint, part in parts.items() if part.families is None]
-        others = sum(self.store.series(target, c) for c in self.targets[target].collectors if c != name)
-        budget = max(0, cap - others - self.store.series(target, name, kept_parts))
+        budget = max(0, limit - taken - self.store.series(target, name, kept_parts))
         total = _samples(parts)
         if total <= budget:
             return parts
@@ -312,7 +323,7 @@ class Engine:
         previous = self.dropped_series.get((target, name), 0)
         if previous == 0:
             log.warning("%d series exceed max_series=%d; dropping %d (counted in jfrog_exporter_series_dropped_total)",
-                        total + others, cap, dropped)
+                        total + sum(others.values()), config.max_series, dropped)
         self.dropped_series[(target, name)] = previous + dropped
         return out
 

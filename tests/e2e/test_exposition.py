@@ -57,6 +57,23 @@ async def test_series_cap_drops_and_counts(sim) -> None:
     assert len(series(samples, "jfrog_storage_repo_used_bytes")) < 1000
 
 
+async def test_the_cap_keeps_the_health_series_when_a_larger_collector_reported_first(sim) -> None:
+    url, _ = await sim.start("large")
+    engine = Engine([make_target(url, max_series=1000)], only=["health", "storage"])
+    try:
+        await engine.run_collector("sim", "storage")  # takes the whole cap
+        await engine.run_collector("sim", "health")
+        await engine.render_now()
+        payload = engine.store.payload
+        assert payload is not None
+        samples = parse_exposition(payload.text.decode())
+    finally:
+        await engine.shutdown()
+    assert value(samples, "jfrog_up") == 1
+    assert value(samples, "jfrog_exporter_series_dropped_total", collector="health") in (None, 0)
+    assert len(series(samples, "jfrog_storage_repo_used_bytes")) < 1000
+
+
 async def test_one_family_cannot_take_the_whole_budget(sim, caplog) -> None:
     url, _ = await sim.start("large", scale=600)
     engine = Engine([make_target(url, max_series_per_family=250)], only=["health", "storage"])
