@@ -38,6 +38,7 @@ from exporter.selfmetrics import (
     REQUEST_SLOWDOWNS,
     REQUESTS_DELAYED,
 )
+from exporter.transport import PoolTransport, environment_proxies
 from exporter.values import safe_url
 
 if TYPE_CHECKING:
@@ -258,10 +259,14 @@ class JfrogClient:
         self._max_bytes = target.max_response_bytes
         self._retries = target.retries
         verify = client_tls_context(target.url, target.tls.ca_file, target.tls.insecure_skip_verify)
-        # httpcore's pool rescans every connection on each request and release (O(n^2) with n
-        # connections), which dominated a cycle's CPU at 16 connections. Small pools picked by load
-        # keep the same number of connections at a fraction of that cost.
-        shards = -(-target.max_concurrency // _CONNECTIONS_PER_POOL)
+        if transport is None and not environment_proxies():
+            transport = PoolTransport(ssl_context=verify, max_connections=target.max_concurrency,
+                                      keepalive_expiry=KEEPALIVE)
+            shards = 1
+        else:
+            # Through a proxy, httpx's transport: its pool (httpcore's) rescans every connection at each
+            # request and release, O(n^2) with n connections, so the connections are split over small pools.
+            shards = -(-target.max_concurrency // _CONNECTIONS_PER_POOL)
         per_pool = -(-target.max_concurrency // shards)
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=KEEPALIVE)
         self._pools = [

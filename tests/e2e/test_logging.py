@@ -75,7 +75,7 @@ def test_debug_level_leaves_the_libraries_out_unless_asked(sim: Process) -> None
     assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr + loud.stderr
     quiet_loggers = {e["logger"] for e in _json_lines(quiet.stderr)}
     assert quiet_loggers and all(name.split(".")[0] == "exporter" for name in quiet_loggers), quiet_loggers
-    assert any(e["logger"].startswith("httpcore") for e in _json_lines(loud.stderr))
+    assert any(e["logger"].startswith("httpx") for e in _json_lines(loud.stderr))
 
 
 def _wait_for(exp: Any, pattern: str, timeout: float = 10.0) -> str:
