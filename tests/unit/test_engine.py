@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable
 
@@ -225,3 +226,26 @@ def test_serve_leaves_full_garbage_collections_to_the_engine(monkeypatch: pytest
         assert 2 not in collections, "the next one a full interval later"
     finally:
         gc.callbacks.remove(seen)
+
+
+async def test_renderings_run_one_at_a_time_on_one_thread_in_the_runs_log_context(monkeypatch) -> None:
+    from exporter import scheduler
+    from exporter.logs import _where
+
+    seen: list[tuple[str, dict[str, object]]] = []
+    render_parts = scheduler._render_parts
+
+    def watched(parts):  # type: ignore[no-untyped-def]
+        seen.append((threading.current_thread().name, dict(_where.get() or {})))
+        time.sleep(0.02)  # long enough for the targets' runs to overlap
+        return render_parts(parts)
+
+    monkeypatch.setattr(scheduler, "_render_parts", watched)
+    engine = Engine([make_target("http://jpd", name=f"t{i}") for i in range(4)], ["health"], transport=jpd())
+    try:
+        await engine.run_all_once()
+    finally:
+        await engine.shutdown()
+    assert len(seen) == 4 and len({thread for thread, _ in seen}) == 1
+    assert seen[0][0].startswith("render") and threading.current_thread().name != seen[0][0]
+    assert {fields.get("target") for _, fields in seen} == {"t0", "t1", "t2", "t3"}
