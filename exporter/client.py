@@ -273,6 +273,7 @@ class JfrogClient:
             httpx.AsyncClient(
                 base_url=target.url,
                 timeout=httpx.Timeout(target.timeout),
+                # verify and limits are for httpx's transport (through a proxy); PoolTransport has its own
                 verify=verify,
                 limits=limits,
                 transport=transport,

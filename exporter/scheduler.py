@@ -31,6 +31,7 @@ from prometheus_client.core import Metric
 
 from exporter.client import JfrogClient
 from exporter.collectors.base import Collector, CollectorSettings, Run
+from exporter.collectors.health import HealthCollector
 from exporter.collectors.registry import COLLECTORS
 from exporter.config import TargetConfig
 from exporter.exposition import RenderedFamily, render_families
@@ -100,7 +101,7 @@ def release_free_memory() -> None:
 
 #: a full garbage collection runs this often, on the engine's schedule (see tune_garbage_collector)
 FULL_COLLECTION_EVERY = 600.0
-_HEALTH = "health"
+_HEALTH = HealthCollector.name
 #: the series of the max_series cap kept for the health collector (jfrog_up among them)
 _HEALTH_SHARE = 100
 #: a count of middle-generation collections never reached: no full collection is set off by allocations
@@ -681,7 +682,7 @@ def _collectors_for(target: TargetConfig, only: list[str] | None) -> list[str]:
         return names
     log.warning("no credentials configured: only ping, readiness and router health are read; "
                 "configure a token or a user to collect the rest", extra={"target": target.name})
-    return [name for name in names if name == "health"]
+    return [name for name in names if name == _HEALTH]
 
 
 def _render_parts(parts: dict[str, PartResult]) -> dict[str, list[RenderedFamily]]:

@@ -21,7 +21,7 @@ from exporter.outcomes import Outcome
 from exporter.simulator.core import DEFAULT_TOKEN
 from exporter.transport import PoolTransport
 from tests.conftest import make_target
-from tests.support import REPO, simulator
+from tests.support import REPO, closed_port, simulator
 
 
 def ok(body: bytes = b"OK", *extra: bytes) -> bytes:
@@ -155,21 +155,19 @@ async def test_faults_are_httpx_errors() -> None:
         async with client.stream("GET", "/"):  # a body that never ends holds the only place
             with pytest.raises(httpx.PoolTimeout):
                 await client.get("/", timeout=httpx.Timeout(5, pool=0.2))
-    async with scripted(lambda c, n, _: ok()) as jpd:
-        port = jpd.port
-    async with pool(ScriptedJpd(lambda c, n, _: None, port=port)) as client:
-        with pytest.raises(httpx.ConnectError):
-            await client.get("/")
+    with closed_port() as port:
+        async with pool(ScriptedJpd(lambda c, n, _: None, port=port)) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get("/")
 
 
 async def test_a_refused_connection_is_unreachable_for_the_client() -> None:
-    async with scripted(lambda c, n, _: ok()) as jpd:
-        port = jpd.port
-    client = JfrogClient(make_target(f"http://127.0.0.1:{port}", retries=0))
-    try:
-        result = await client.ping()
-    finally:
-        await client.aclose()
+    with closed_port() as port:
+        client = JfrogClient(make_target(f"http://127.0.0.1:{port}", retries=0))
+        try:
+            result = await client.ping()
+        finally:
+            await client.aclose()
     assert result.outcome is Outcome.UNREACHABLE and result.reason.startswith("cannot reach the JPD: ")
 
 
