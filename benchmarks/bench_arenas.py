@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench_serve_rss import config_file, memory
-from common import REPO, TOKEN, free_port, simulator, wait_http
+from common import REPO, TOKEN, byte_compiled, free_port, simulator, wait_http
 
 #: run in the exporter's process, before `serve`
 PROBE = r"""
@@ -81,7 +81,8 @@ def main() -> None:
         cmd = [sys.executable, "-c", PROBE, "serve", "--config", config_file(url, args.interval, tmp),
                "--listen", f"127.0.0.1:{port}", "--log-level", "warning"]
         env = {**os.environ, "JFROG_ACCESS_TOKEN": TOKEN, "ARENAS_REPORT": str(report)}
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=byte_compiled(REPO), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
         try:
             wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=600)
             time.sleep(args.after)

@@ -22,7 +22,7 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
-from common import TOKEN, rss_mb, simulator
+from common import REPO, TOKEN, byte_compiled, rss_mb, simulator
 
 #: what `serve` imports, in about the order it does
 LIBRARIES = ["ssl", "asyncio", "pydantic", "pydantic.main", "prometheus_client", "httpx", "h11",
@@ -36,7 +36,7 @@ RSS_OF = "import re, sys\n{imports}\nprint(re.search(r'VmRSS:\\s+(\\d+)', open('
 
 def _rss_after(imports: str) -> float:
     out = subprocess.run([sys.executable, "-c", RSS_OF.format(imports=imports)], capture_output=True, text=True,
-                         check=False)
+                         check=False, cwd=byte_compiled(REPO))
     return int(out.stdout.strip()) / 1024 if out.returncode == 0 else float("nan")
 
 
@@ -54,7 +54,7 @@ def imports(top: int) -> None:
               f"{_rss_after(chr(10).join(f'import {n}' for n in [*LIBRARIES, name])) - previous:5.1f} MB"
               " (only when configured)")
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import exporter.cli"], capture_output=True,
-                         text=True, check=False).stderr
+                         text=True, check=False, cwd=byte_compiled(REPO)).stderr
     rows = []
     for row in out.splitlines()[1:]:
         _, cumulative, name = row.removeprefix("import time:").split("|", 2)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import compileall
 import contextlib
+import functools
 import gzip
 import os
 import re
@@ -37,9 +39,22 @@ def wait_http(url: str, timeout: float = 120.0, status: int = 200) -> None:
     raise SystemExit(f"{url} did not answer {status} within {timeout}s")
 
 
+@functools.cache
+def byte_compiled(tree: Path = REPO) -> Path:
+    """``tree``, its package's bytecode written as ``pip install`` writes it for the image.
+
+    A process that compiles the sources as it imports them keeps about 0.2 MB more once idle (1.7 MB
+    right after the imports); with ``PYTHONDONTWRITEBYTECODE`` set every run would, so runs from a
+    source tree would measure what an installed exporter never pays.
+    """
+    compileall.compile_dir(tree / "exporter", quiet=1)
+    return tree
+
+
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m exporter ARGS`` run from ``cwd`` (another tree's package, first on the path), stopped at exit."""
+    byte_compiled(cwd)
     proc = subprocess.Popen([sys.executable, "-m", "exporter", *args], cwd=cwd,
                             env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
