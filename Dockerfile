@@ -51,6 +51,13 @@ RUN groupadd --system --gid 10001 jfrog-exporter \
 # read-only root filesystem works.
 COPY --from=build /opt/venv /opt/venv
 
+# The official python images ship the standard library without bytecode
+# (docker-library/python#615), so every start would compile what it imports
+# of it: ready after 1.5 s instead of 0.8 s, 0.7 MB more at idle
+# (benchmarks/bench_idle_rss.py --uncompiled-stdlib). About 10 MB of image.
+RUN python -m compileall -q -j 0 -x '/(site-packages|test|tests|idlelib|tkinter|turtledemo|ensurepip|lib2to3)/' \
+      "$(python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"
+
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

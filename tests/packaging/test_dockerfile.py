@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -239,6 +240,34 @@ def test_environment_for_a_read_only_root() -> None:
     env = env_vars(final_stage())
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PATH"].startswith("/opt/venv/bin:")
+
+
+def test_final_stage_compiles_the_standard_library_it_runs(tmp_path: Path) -> None:
+    """Official python images ship the standard library without bytecode: compiled once, as root, at build."""
+    final = final_stage()
+    keywords = [keyword for keyword, _ in final]
+    compiling = [i for i, (keyword, args) in enumerate(final) if keyword == "RUN" and "compileall" in args]
+    assert len(compiling) == 1, "the final stage must compile the standard library once"
+    assert compiling[0] < keywords.index("USER"), "only root can write into the base image's standard library"
+    # the directory it names, by a command substitution, is the interpreter's standard library
+    found = re.fullmatch(r"(.+) \"\$\(python -c '([^']+)'\)\"", final[compiling[0]][1])
+    assert found, final[compiling[0]][1]
+    command, code = shlex.split(found.group(1)), found.group(2)
+    named = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert named == sysconfig.get_path("stdlib")
+    # run for real on a tree shaped like one: its modules compiled, tests and other packages left alone
+    stdlib = tmp_path / "lib" / "python3"
+    compiled = ["json_like.py", "asyncio/base_events.py", "email/parser.py"]
+    skipped = ["test/test_x.py", "site-packages/pip/main.py", "idlelib/shell.py", "tkinter/__init__.py"]
+    for name in compiled + skipped:
+        (stdlib / name).parent.mkdir(parents=True, exist_ok=True)
+        (stdlib / name).write_text("VALUE = 1\n", encoding="utf-8")
+    assert command[:3] == ["python", "-m", "compileall"]
+    subprocess.run([sys.executable, *command[1:], str(stdlib)], check=True, capture_output=True)
+    for name in compiled:
+        assert list((stdlib / name).parent.glob(f"__pycache__/{Path(name).stem}.*.pyc")), name
+    for name in skipped:
+        assert not (stdlib / name).parent.joinpath("__pycache__").exists(), name
 
 
 def test_oci_labels() -> None:
