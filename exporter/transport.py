@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator
 from typing import NoReturn
+from urllib.request import getproxies
 
 import h11
 import httpx
@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 
 
 def environment_proxies() -> bool:
-    """Whether the environment names a proxy, which httpx honours only with its own transport."""
-    return any(os.environ.get(name) for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                                                 "http_proxy", "https_proxy", "all_proxy"))
+    """Whether a proxy is configured for HTTP(S), read as httpx reads it (urllib's ``getproxies``: any case of
+    ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``); httpx honours it only with its own transport."""
+    proxies = getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class _Stale(Exception):
